@@ -1,0 +1,189 @@
+public import Foundation
+import NIOPosix
+import NotesModels
+
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Where the client keeps its files, from API.md.
+public enum NotesPaths {
+    /// `$NOTES_CONFIG_DIR`, else `$XDG_CONFIG_HOME/notes`, else `~/.config/notes`.
+    public static func configDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let dir = environment["NOTES_CONFIG_DIR"], !dir.isEmpty { return dir }
+        if let xdg = environment["XDG_CONFIG_HOME"], !xdg.isEmpty { return xdg + "/notes" }
+        return home(environment) + "/.config/notes"
+    }
+
+    /// `$XDG_STATE_HOME/notes/history`, else `~/.local/state/notes/history`.
+    public static func historyFile(environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+        if let xdg = environment["XDG_STATE_HOME"], !xdg.isEmpty { return xdg + "/notes/history" }
+        return home(environment) + "/.local/state/notes/history"
+    }
+
+    static func home(_ environment: [String: String]) -> String {
+        if let home = environment["HOME"], !home.isEmpty { return home }
+        return FileManager.default.homeDirectoryForCurrentUser.path
+    }
+
+    /// Creates `path` (and its parents) if needed and makes `path` itself 0700.
+    public static func ensurePrivateDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(
+                atPath: path,
+                withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o700]
+            )
+        } catch {
+            throw SessionStoreError("cannot create \(path): \(error.localizedDescription)")
+        }
+        guard chmod(path, 0o700) == 0 else {
+            throw SessionStoreError("cannot make \(path) private: \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// A failure reading or writing the session cache.
+public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// The session cache, `session.json`: directory 0700, file 0600, replaced atomically
+/// (temporary file + `rename`), and an exclusive `flock` for read-modify-write cycles that
+/// several `notes` processes may run at once.
+///
+/// The lock is taken on a sibling file, `session.lock`, not on `session.json`: `rename`
+/// swaps the inode behind the name, so a lock on the old inode would not exclude a process
+/// that opens the new one. Blocking calls run off the cooperative pool: file reads and
+/// writes on NIO's blocking thread pool, and the wait for the lock (which may be long) on a
+/// thread of its own so it can never starve that pool.
+public struct SessionStore: Sendable {
+    /// The folder holding `session.json`.
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    /// The store at the default place (see ``NotesPaths/configDirectory(environment:)``).
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        self.init(directory: NotesPaths.configDirectory(environment: environment))
+    }
+
+    /// The path of `session.json`.
+    public var path: String { directory + "/session.json" }
+    var lockPath: String { directory + "/session.lock" }
+
+    /// The cached session, or nil when there is none (or it cannot be read as one).
+    public func load() async throws -> Session? {
+        let path = self.path
+        let data: Data? = try await NIOThreadPool.singleton.runIfActive {
+            guard FileManager.default.fileExists(atPath: path) else { return nil }
+            do {
+                return try Data(contentsOf: URL(fileURLWithPath: path))
+            } catch {
+                throw SessionStoreError("cannot read \(path): \(error.localizedDescription)")
+            }
+        }
+        guard let data else { return nil }
+        return try? NotesJSON.decoder().decode(Session.self, from: data)
+    }
+
+    /// Replaces the cached session atomically.
+    public func save(_ session: Session) async throws {
+        let data = try NotesJSON.encoder(pretty: true).encode(session)
+        let directory = self.directory
+        let path = self.path
+        try await NIOThreadPool.singleton.runIfActive {
+            try Self.writeAtomically(data, to: path, in: directory)
+        }
+    }
+
+    /// Deletes the cached session; no error if there is none.
+    public func delete() async throws {
+        let path = self.path
+        try await NIOThreadPool.singleton.runIfActive {
+            if unlink(path) != 0 && errno != ENOENT {
+                throw SessionStoreError("cannot delete \(path): \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
+    /// Runs `body` while holding the exclusive lock on the cache, across processes.
+    public func withExclusiveLock<T>(
+        isolation: isolated (any Actor)? = #isolation,
+        _ body: () async throws -> T
+    ) async throws -> T {
+        let fd = try await acquireLock()
+        // Closing the descriptor releases the lock, also if this process dies.
+        defer { close(fd) }
+        return try await body()
+    }
+
+    private func acquireLock() async throws -> Int32 {
+        let directory = self.directory
+        let lockPath = self.lockPath
+        return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
+            let thread = Thread {
+                continuation.resume(with: Result { try Self.lock(lockPath, in: directory) })
+            }
+            thread.name = "notes-session-lock"
+            thread.start()
+        }
+    }
+
+    private static func lock(_ lockPath: String, in directory: String) throws -> Int32 {
+        try NotesPaths.ensurePrivateDirectory(directory)
+        let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw SessionStoreError("cannot open \(lockPath): \(String(cString: strerror(errno)))")
+        }
+        while flock(fd, LOCK_EX) != 0 {
+            if errno == EINTR { continue }
+            let reason = String(cString: strerror(errno))
+            close(fd)
+            throw SessionStoreError("cannot lock \(lockPath): \(reason)")
+        }
+        return fd
+    }
+
+    static func writeAtomically(_ data: Data, to path: String, in directory: String) throws {
+        try NotesPaths.ensurePrivateDirectory(directory)
+        let temporary = "\(directory)/.session.json.\(getpid()).\(UInt32.random(in: 0...UInt32.max)).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else {
+            throw SessionStoreError("cannot create \(temporary): \(String(cString: strerror(errno)))")
+        }
+        var failure: String?
+        if fchmod(fd, 0o600) != 0 { failure = "chmod" }
+        if failure == nil {
+            data.withUnsafeBytes { (buffer: UnsafeRawBufferPointer) in
+                var offset = 0
+                while offset < buffer.count, let base = buffer.baseAddress {
+                    let written = write(fd, base + offset, buffer.count - offset)
+                    if written < 0 {
+                        if errno == EINTR { continue }
+                        failure = "write"
+                        return
+                    }
+                    offset += written
+                }
+            }
+        }
+        if failure == nil && fsync(fd) != 0 { failure = "fsync" }
+        let reason = String(cString: strerror(errno))
+        close(fd)
+        if let failure {
+            unlink(temporary)
+            throw SessionStoreError("cannot write \(path) (\(failure)): \(reason)")
+        }
+        guard rename(temporary, path) == 0 else {
+            let reason = String(cString: strerror(errno))
+            unlink(temporary)
+            throw SessionStoreError("cannot replace \(path): \(reason)")
+        }
+    }
+}
