@@ -1,0 +1,121 @@
+// swift-tools-version:6.2
+import PackageDescription
+
+/// One set of settings for every target: Swift 6 mode plus the upcoming features
+/// hummingbird-auth builds with.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("MemberImportVisibility"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "SecureNotes",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "NotesModels", targets: ["NotesModels"]),
+        .library(name: "NotesServer", targets: ["NotesServer"]),
+        .library(name: "NotesClient", targets: ["NotesClient"]),
+        .executable(name: "notes-server", targets: ["notes-server"]),
+        .executable(name: "notes", targets: ["notes"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-auth", from: "2.5.0"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        // jwt-kit 5.8 already depends on swift-crypto 4.x; naming it here lets the server hash
+        // refresh tokens, sign cursors and generate RSA keys with it (Crypto, CryptoExtras).
+        .package(url: "https://github.com/apple/swift-crypto", "4.1.0"..<"5.0.0"),
+    ],
+    targets: [
+        .target(
+            name: "NotesModels",
+            path: "Shared",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "NotesServer",
+            dependencies: [
+                "NotesModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
+                .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            resources: [.copy("Resources/openapi.yaml")],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "notes-server",
+            dependencies: ["NotesServer"],
+            swiftSettings: swiftSettings
+        ),
+        .systemLibrary(
+            name: "CReadline",
+            // No pkgConfig: readline.pc adds -D_DEFAULT_SOURCE/-D_XOPEN_SOURCE, which SwiftPM
+            // refuses with a warning; the headers are in the default include path anyway.
+            providers: [.apt(["libreadline-dev"])]
+        ),
+        .target(
+            name: "NotesClient",
+            dependencies: [
+                "NotesModels",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "notes",
+            dependencies: [
+                "NotesClient",
+                "NotesModels",
+                "CReadline",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NotesServerTests",
+            dependencies: [
+                "NotesServer",
+                "NotesModels",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "JWTKit", package: "jwt-kit"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "NotesClientTests",
+            dependencies: [
+                "NotesClient",
+                "NotesServer",
+                "NotesModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "EndToEndTests",
+            dependencies: [
+                "NotesModels",
+                "NotesServer",
+                "notes",
+                "notes-server",
+            ],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

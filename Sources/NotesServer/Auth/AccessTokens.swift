@@ -1,0 +1,87 @@
+import Foundation
+import JWTKit
+
+/// The access token's payload (API.md "Tokens").
+struct AccessClaims: JWTPayload, Equatable {
+    var sub: SubjectClaim
+    var name: String
+    var admin: Bool
+    var iss: IssuerClaim
+    var aud: AudienceClaim
+    var iat: IssuedAtClaim
+    var exp: ExpirationClaim
+    var nbf: NotBeforeClaim?
+    var jti: IDClaim
+
+    /// Time claims are checked by ``AccessTokens/verify(_:)`` after the signature, with the
+    /// configured tolerance and the contract's error names, so nothing is checked here.
+    func verify(using algorithm: some JWTAlgorithm) async throws {}
+}
+
+/// The header fields read before any verification, to refuse a foreign `alg` or `kid` early.
+private struct PeekedHeader: Decodable {
+    var alg: String?
+    var kid: String?
+}
+
+/// Signs and verifies access tokens with the one configured key, and maps every failure to
+/// the contract's names (jsonwebtoken's messages).
+struct AccessTokens: Sendable {
+    let key: SigningKey
+    let issuer: String
+    let audience: String
+    let ttl: Int
+    let clockTolerance: Int
+    let now: @Sendable () -> Date
+
+    func sign(user: AuthenticatedUser) async throws -> String {
+        let issuedAt = Date(timeIntervalSince1970: now().timeIntervalSince1970.rounded(.down))
+        let claims = AccessClaims(
+            sub: SubjectClaim(value: user.id.uuidString),
+            name: user.username,
+            admin: user.admin,
+            iss: IssuerClaim(value: issuer),
+            aud: AudienceClaim(value: [audience]),
+            iat: IssuedAtClaim(value: issuedAt),
+            exp: ExpirationClaim(value: issuedAt.addingTimeInterval(TimeInterval(ttl))),
+            nbf: nil,
+            jti: IDClaim(value: UUID().uuidString)
+        )
+        return try await key.keys.sign(claims, kid: JWKIdentifier(string: key.kid))
+    }
+
+    /// The verified identity of a bearer token, or the contract's error for it.
+    func verify(_ token: String) async throws(APIError) -> AuthenticatedUser {
+        let parts = token.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 3, let headerData = Data(base64URLEncoded: parts[0]),
+            let header = try? JSONDecoder().decode(PeekedHeader.self, from: headerData)
+        else {
+            throw .invalidToken("jwt malformed")
+        }
+        guard header.alg == key.algorithm.rawValue else { throw .invalidToken("invalid algorithm") }
+        // JWTKit falls back to its default key for an unknown kid; refuse it here instead.
+        guard header.kid == key.kid else { throw .invalidToken("invalid kid") }
+
+        let claims: AccessClaims
+        do {
+            claims = try await key.keys.verify(token, as: AccessClaims.self)
+        } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
+            throw .invalidToken("invalid signature")
+        } catch {
+            throw .invalidToken("jwt malformed")
+        }
+
+        let current = now().timeIntervalSince1970
+        let tolerance = TimeInterval(clockTolerance)
+        if let nbf = claims.nbf?.value, nbf.timeIntervalSince1970 > current + tolerance {
+            throw .notBefore(nbf)
+        }
+        if current >= claims.exp.value.timeIntervalSince1970 + tolerance {
+            throw .tokenExpired(at: claims.exp.value)
+        }
+        guard claims.aud.value.contains(audience) else { throw .invalidToken("jwt audience invalid. expected: \(audience)") }
+        guard claims.iss.value == issuer else { throw .invalidToken("jwt issuer invalid. expected: \(issuer)") }
+        guard let id = UUID(uuidString: claims.sub.value) else { throw .invalidToken("jwt subject invalid") }
+        return AuthenticatedUser(id: id, username: claims.name, admin: claims.admin)
+    }
+}

@@ -1,0 +1,40 @@
+import Crypto
+import Foundation
+
+/// Opaque refresh tokens: 256 random bits, base64url; only their SHA-256 is stored. Each use
+/// rotates the token; a rotated one presented again revokes its whole family.
+struct RefreshTokens: Sendable {
+    let sessions: any SessionRepository
+    /// Seconds a family lives from its login; rotation does not extend it.
+    let ttl: Int
+    let now: @Sendable () -> Date
+
+    static func generate() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64URLEncoded
+    }
+
+    static func hash(_ token: String) -> String {
+        SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// A new family for a fresh login: its first token and its expiry.
+    func startFamily(userID: UUID) async throws -> (token: String, expiresAt: Date) {
+        let token = Self.generate()
+        let created = now()
+        let expires = created.addingTimeInterval(TimeInterval(ttl))
+        try await sessions.createFamily(id: UUID(), userID: userID, tokenHash: Self.hash(token), createdAt: created, expiresAt: expires)
+        return (token, expires)
+    }
+
+    func rotate(_ token: String) async throws -> (outcome: RotationOutcome, newToken: String) {
+        let next = Self.generate()
+        let outcome = try await sessions.rotate(tokenHash: Self.hash(token), newTokenHash: Self.hash(next), at: now())
+        return (outcome, next)
+    }
+
+    func revoke(_ token: String) async throws {
+        try await sessions.revokeFamily(tokenHash: Self.hash(token), at: now())
+    }
+}

@@ -1,0 +1,174 @@
+import Crypto
+import CryptoExtras
+import Foundation
+import JWTKit
+import Logging
+
+/// The server's one signing key: its algorithm, its `kid`, the JWTKit collection that signs
+/// and verifies with it, its public JWK (none for HS256) and key material for deriving
+/// other server secrets (the pagination cursor MAC).
+struct SigningKey: Sendable {
+    let algorithm: JWTAlgorithmName
+    let kid: String
+    let keys: JWTKeyCollection
+    let publicJWK: JWK?
+    let derivationMaterial: SymmetricKey
+
+    /// Loads the configured key, or the one generated earlier in `DATA_DIR/keys`, or
+    /// generates and keeps a new one. Every failure is a one-line ``ConfigurationError``.
+    static func load(configuration: ServerConfiguration, logger: Logger) async throws -> SigningKey {
+        switch configuration.jwtAlgorithm {
+        case .hs256:
+            guard let secret = configuration.jwtSecret else { throw ConfigurationError("HS256 needs --jwt-secret") }
+            return await hmac(secret: secret)
+        case .rs256, .es256, .edDSA:
+            let pem: String
+            if let path = configuration.jwtPrivateKeyPath {
+                do {
+                    pem = try String(contentsOfFile: path, encoding: .utf8)
+                } catch {
+                    throw ConfigurationError("cannot read --jwt-private-key \(path): \(Self.reason(error))")
+                }
+                do {
+                    return try await asymmetric(configuration.jwtAlgorithm, pem: pem)
+                } catch {
+                    throw ConfigurationError(
+                        "--jwt-private-key \(path) is not a PEM private key for \(configuration.jwtAlgorithm.rawValue) (\(Self.keyHint(configuration.jwtAlgorithm)))"
+                    )
+                }
+            }
+            return try await storedOrGenerated(configuration, logger: logger)
+        }
+    }
+
+    static func hmac(secret: String) async -> SigningKey {
+        let material = SymmetricKey(data: Data(secret.utf8))
+        let fingerprint = Data(SHA256.hash(data: Data(("securenotes-kid:" + secret).utf8))).prefix(12).base64URLEncoded
+        let kid = "hs256-" + fingerprint
+        let keys = JWTKeyCollection()
+        await keys.add(hmac: HMACKey(key: material), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
+        return SigningKey(algorithm: .hs256, kid: kid, keys: keys, publicJWK: nil, derivationMaterial: material)
+    }
+
+    static func asymmetric(_ algorithm: JWTAlgorithmName, pem: String) async throws -> SigningKey {
+        let keys = JWTKeyCollection()
+        switch algorithm {
+        case .rs256:
+            let key = try Insecure.RSA.PrivateKey(pem: pem)
+            let publicKey = key.publicKey
+            let kid = kidFor(algorithm, publicBytes: publicKey.derRepresentation)
+            await keys.add(rsa: key, digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
+            let (modulus, exponent) = try publicKey.getKeyPrimitives()
+            let jwk = JWK.rsa(
+                .rs256, identifier: JWKIdentifier(string: kid),
+                modulus: modulus.base64URLEncoded, exponent: exponent.base64URLEncoded
+            )
+            return SigningKey(algorithm: algorithm, kid: kid, keys: keys, publicJWK: jwk, derivationMaterial: SymmetricKey(data: key.derRepresentation))
+        case .es256:
+            let key = try ES256PrivateKey(pem: pem)
+            let publicPEM = key.publicKey.pemRepresentation
+            let kid = kidFor(algorithm, publicBytes: Data(publicPEM.utf8))
+            await keys.add(ecdsa: key, kid: JWKIdentifier(string: kid))
+            guard let parameters = key.publicKey.parameters else { throw ConfigurationError("ES256 key has no public parameters") }
+            let jwk = JWK.ecdsa(.es256, identifier: JWKIdentifier(string: kid), x: parameters.x, y: parameters.y, curve: .p256)
+            return SigningKey(algorithm: algorithm, kid: kid, keys: keys, publicJWK: jwk, derivationMaterial: SymmetricKey(data: Data(key.pemRepresentation.utf8)))
+        case .edDSA:
+            let key = try EdDSA.PrivateKey(pem: pem)
+            let publicRaw = key.publicKey.rawRepresentation
+            let kid = kidFor(algorithm, publicBytes: publicRaw)
+            await keys.add(eddsa: key, kid: JWKIdentifier(string: kid))
+            let jwk = JWK.octetKeyPair(.eddsa, identifier: JWKIdentifier(string: kid), x: publicRaw.base64URLEncoded, y: nil, curve: .ed25519)
+            return SigningKey(algorithm: algorithm, kid: kid, keys: keys, publicJWK: jwk, derivationMaterial: SymmetricKey(data: key.rawRepresentation))
+        case .hs256:
+            throw ConfigurationError("HS256 has no private key file; use --jwt-secret")
+        }
+    }
+
+    /// `<alg>-<first 96 bits of SHA-256 of the public key, base64url>`: stable for a key, and
+    /// the prefix tells which algorithm a kept key file is for.
+    static func kidFor(_ algorithm: JWTAlgorithmName, publicBytes: Data) -> String {
+        algorithm.rawValue.lowercased() + "-" + Data(SHA256.hash(data: publicBytes)).prefix(12).base64URLEncoded
+    }
+
+    static func generatePEM(_ algorithm: JWTAlgorithmName) throws -> String {
+        switch algorithm {
+        case .rs256: return try _RSA.Signing.PrivateKey(keySize: .bits2048).pemRepresentation
+        case .es256: return P256.Signing.PrivateKey().pemRepresentation
+        case .edDSA: return try EdDSA.PrivateKey(curve: .ed25519).pemRepresentation
+        case .hs256: throw ConfigurationError("HS256 keys are not generated; use --jwt-secret")
+        }
+    }
+
+    /// The newest kept key for the algorithm, or a new one written as `keys/<kid>.pem`
+    /// (folder 0700, file 0600, written under a temporary name and renamed into place).
+    static func storedOrGenerated(_ configuration: ServerConfiguration, logger: Logger) async throws -> SigningKey {
+        let directory = configuration.keysDirectory
+        let fileManager = FileManager.default
+        let prefix = configuration.jwtAlgorithm.rawValue.lowercased() + "-"
+        do {
+            try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            try fileManager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
+        } catch {
+            throw ConfigurationError("cannot create the key folder \(directory): \(reason(error)); check --data-dir")
+        }
+        let existing = ((try? fileManager.contentsOfDirectory(atPath: directory)) ?? [])
+            .filter { $0.hasPrefix(prefix) && $0.hasSuffix(".pem") }
+            .map { directory + "/" + $0 }
+            .sorted { lhs, rhs in
+                let l = (try? fileManager.attributesOfItem(atPath: lhs)[.modificationDate] as? Date) ?? .distantPast
+                let r = (try? fileManager.attributesOfItem(atPath: rhs)[.modificationDate] as? Date) ?? .distantPast
+                return l == r ? lhs > rhs : l > r
+            }
+        if let path = existing.first {
+            guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? await asymmetric(configuration.jwtAlgorithm, pem: pem)
+            else {
+                throw ConfigurationError("the kept signing key \(path) cannot be read; restore it, or move it away to generate a new one (tokens signed with it stop working)")
+            }
+            logger.info("using kept signing key", metadata: ["kid": .string(key.kid), "algorithm": .string(key.algorithm.rawValue)])
+            return key
+        }
+        let pem = try generatePEM(configuration.jwtAlgorithm)
+        let key = try await asymmetric(configuration.jwtAlgorithm, pem: pem)
+        let path = directory + "/" + key.kid + ".pem"
+        let temporary = directory + "/." + key.kid + ".pem.tmp"
+        guard writePrivateFile(temporary, Data(pem.utf8)), rename(temporary, path) == 0 else {
+            try? fileManager.removeItem(atPath: temporary)
+            throw ConfigurationError("cannot write the generated signing key to \(directory); check --data-dir permissions")
+        }
+        logger.notice("generated a new signing key", metadata: ["kid": .string(key.kid), "algorithm": .string(key.algorithm.rawValue), "path": .string(path)])
+        return key
+    }
+
+    /// Creates `path` with mode 0600 from the start (never readable by others, not even
+    /// briefly) and writes `data` to it.
+    static func writePrivateFile(_ path: String, _ data: Data) -> Bool {
+        unlink(path)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        let written = data.withUnsafeBytes { buffer -> Int in
+            guard let base = buffer.baseAddress else { return 0 }
+            var offset = 0
+            while offset < buffer.count {
+                let n = write(fd, base + offset, buffer.count - offset)
+                if n <= 0 { return offset }
+                offset += n
+            }
+            return offset
+        }
+        return written == data.count && fsync(fd) == 0
+    }
+
+    static func keyHint(_ algorithm: JWTAlgorithmName) -> String {
+        switch algorithm {
+        case .rs256: "make one with: openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048"
+        case .es256: "make one with: openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256"
+        case .edDSA: "make one with: openssl genpkey -algorithm ed25519"
+        case .hs256: "HS256 uses --jwt-secret"
+        }
+    }
+
+    static func reason(_ error: any Error) -> String {
+        (error as NSError).localizedDescription
+    }
+}

@@ -1,0 +1,149 @@
+public import Logging
+
+import Foundation
+
+/// The signing algorithms the server can be configured with. Only the configured one is
+/// ever accepted on incoming tokens.
+public enum JWTAlgorithmName: String, Sendable, CaseIterable {
+    case hs256 = "HS256"
+    case rs256 = "RS256"
+    case es256 = "ES256"
+    case edDSA = "EdDSA"
+
+    /// Parses the names API.md lists, case-insensitively (`rs256` works too).
+    public init?(name: String) {
+        guard let match = Self.allCases.first(where: { $0.rawValue.lowercased() == name.lowercased() }) else { return nil }
+        self = match
+    }
+}
+
+/// Where the data lives.
+public enum DatabaseLocation: Sendable, Equatable {
+    /// A SQLite file, at an absolute path.
+    case sqlite(path: String)
+}
+
+/// Every option of API.md with its default. Tests build one as a plain value; the command line
+/// and `NOTES_*` variables fill one in ``ServerOptions``.
+public struct ServerConfiguration: Sendable {
+    public var hostname: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var dataDirectory: String = "./notes-data"
+    public var databaseURL: String?
+    public var jwtAlgorithm: JWTAlgorithmName = .rs256
+    public var jwtSecret: String?
+    public var jwtPrivateKeyPath: String?
+    public var issuer: String = "notes-server"
+    public var audience: String = "notes-client"
+    /// Seconds.
+    public var accessTokenTTL: Int = 15 * 60
+    /// Seconds; the fixed lifetime of a session family from its login.
+    public var refreshTokenTTL: Int = 30 * 86_400
+    /// Seconds of leeway for `exp` and `nbf`.
+    public var clockTolerance: Int = 0
+    public var bcryptCost: Int = 12
+    public var seedFile: String?
+    public var logLevel: Logger.Level = .info
+
+    public init() {}
+
+    /// The most leeway `--clock-tolerance` may give.
+    public static let maxClockTolerance = 5 * 60
+
+    /// Checks everything that can be checked without touching the disk; one message per mistake.
+    public func validate() throws(ConfigurationError) {
+        guard (0...65_535).contains(port) else {
+            throw ConfigurationError("--port must be between 0 and 65535 (0 picks a free port), got \(port)")
+        }
+        guard !hostname.isEmpty else { throw ConfigurationError("--hostname must not be empty") }
+        guard accessTokenTTL > 0 else { throw ConfigurationError("--access-token-ttl must be positive, like 15m") }
+        guard refreshTokenTTL > 0 else { throw ConfigurationError("--refresh-token-ttl must be positive, like 30d") }
+        guard (0...Self.maxClockTolerance).contains(clockTolerance) else {
+            throw ConfigurationError("--clock-tolerance must be between 0s and 5m, got \(clockTolerance)s")
+        }
+        guard (4...31).contains(bcryptCost) else {
+            throw ConfigurationError("--bcrypt-cost must be between 4 and 31, got \(bcryptCost)")
+        }
+        guard !issuer.isEmpty, !audience.isEmpty else { throw ConfigurationError("--issuer and --audience must not be empty") }
+        switch jwtAlgorithm {
+        case .hs256:
+            guard let secret = jwtSecret else {
+                throw ConfigurationError(
+                    "HS256 needs a shared secret: pass --jwt-secret (or set NOTES_JWT_SECRET) to at least 32 random bytes, e.g. $(openssl rand -base64 48)"
+                )
+            }
+            guard secret.utf8.count >= 32 else {
+                throw ConfigurationError(
+                    "--jwt-secret is \(secret.utf8.count) bytes; HS256 needs at least 32 (try $(openssl rand -base64 48))"
+                )
+            }
+            if jwtPrivateKeyPath != nil {
+                throw ConfigurationError("--jwt-private-key is for RS256, ES256 and EdDSA; HS256 uses --jwt-secret")
+            }
+        case .rs256, .es256, .edDSA:
+            if jwtSecret != nil {
+                throw ConfigurationError(
+                    "--jwt-secret is only for HS256; \(jwtAlgorithm.rawValue) signs with --jwt-private-key (or a generated key)"
+                )
+            }
+        }
+        _ = try databaseLocation()
+    }
+
+    /// The database the configuration names: `--database-url`, else `DATA_DIR/notes.sqlite`.
+    public func databaseLocation() throws(ConfigurationError) -> DatabaseLocation {
+        guard let url = databaseURL, !url.isEmpty else {
+            return .sqlite(path: absolutePath(dataDirectory + "/notes.sqlite"))
+        }
+        if url.hasPrefix("sqlite://") {
+            let path = String(url.dropFirst("sqlite://".count))
+            guard path.hasPrefix("/"), path.count > 1 else {
+                throw ConfigurationError("--database-url: a SQLite URL needs an absolute path, like sqlite:///var/lib/notes/notes.sqlite")
+            }
+            return .sqlite(path: path)
+        }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            throw ConfigurationError(
+                "--database-url: the PostgreSQL engine is not available in this build yet; use SQLite (omit --database-url, or sqlite:///abs/path.sqlite)"
+            )
+        }
+        throw ConfigurationError("--database-url must look like sqlite:///abs/path.sqlite, got a URL with another scheme")
+    }
+
+    func absolutePath(_ path: String) -> String {
+        URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: FileManager.default.currentDirectoryPath, isDirectory: true))
+            .standardizedFileURL.path
+    }
+
+    var keysDirectory: String { absolutePath(dataDirectory + "/keys") }
+}
+
+/// A configuration mistake, said in one line with how to fix it.
+public struct ConfigurationError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+
+    public init(_ description: String) {
+        self.description = description
+    }
+}
+
+/// Parses API.md's durations: `45s`, `15m`, `2h`, `30d`, or plain seconds.
+public enum DurationParser {
+    public static func seconds(_ text: String) -> Int? {
+        let trimmed = text.trimmingCharacters(in: .whitespaces)
+        guard let last = trimmed.last else { return nil }
+        let multiplier: Int
+        var digits = Substring(trimmed)
+        switch last {
+        case "s": multiplier = 1
+        case "m": multiplier = 60
+        case "h": multiplier = 3_600
+        case "d": multiplier = 86_400
+        default: multiplier = 1
+        }
+        if !last.isNumber { digits = digits.dropLast() }
+        guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let value = Int(digits) else { return nil }
+        let (result, overflow) = value.multipliedReportingOverflow(by: multiplier)
+        return overflow ? nil : result
+    }
+}

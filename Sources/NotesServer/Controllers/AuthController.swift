@@ -1,0 +1,103 @@
+import Foundation
+import Hummingbird
+import Logging
+import NotesModels
+
+/// Register, login, refresh, logout.
+struct AuthController: Sendable {
+    let users: any UserRepository
+    let hasher: PasswordHasher
+    let throttle: LoginThrottle
+    let accessTokens: AccessTokens
+    let refreshTokens: RefreshTokens
+    let now: @Sendable () -> Date
+
+    func addRoutes(to group: RouterGroup<AppRequestContext>) {
+        group.post("register", use: register)
+        group.post("login", use: login)
+        group.post("refresh", use: refresh)
+        group.post("logout", use: logout)
+    }
+
+    @Sendable func register(request: Request, context: AppRequestContext) async throws -> EditedResponse<User> {
+        var request = request
+        let credentials = try await request.decodeJSON(Credentials.self, context: context)
+        var problems: [String: String] = [:]
+        problems["username"] = Validate.username(credentials.username)
+        problems["password"] = Validate.password(credentials.password)
+        guard problems.isEmpty else { throw APIError.validation(problems) }
+        let account = UserAccount(
+            id: UUID(), username: credentials.username,
+            passwordHash: try await hasher.hash(credentials.password), admin: false, createdAt: now()
+        )
+        do {
+            try await users.create(account)
+        } catch StorageError.usernameTaken {
+            throw APIError.conflict("username '\(credentials.username)' is already taken")
+        }
+        context.logger.info("registered", metadata: ["user_id": .string(account.id.uuidString)])
+        return EditedResponse(status: .created, response: User(account))
+    }
+
+    @Sendable func login(request: Request, context: AppRequestContext) async throws -> TokenPair {
+        var request = request
+        let credentials = try await request.decodeJSON(Credentials.self, context: context)
+        // Longer names cannot exist; the cut keeps the throttle's keys small.
+        let key = String(credentials.username.prefix(NotesLimits.usernameLength.upperBound + 1))
+        if let retryAfter = await throttle.begin(username: key) {
+            context.logger.notice("login throttled", metadata: ["username": .string(key)])
+            throw APIError.tooManyRequests(retryAfter: retryAfter)
+        }
+        let account = try await users.find(username: credentials.username)
+        // An unknown username is checked against a decoy hash at the same cost: same time.
+        let matches = try await hasher.verify(credentials.password, hash: account?.passwordHash ?? hasher.decoyHash)
+        guard let account, matches else {
+            context.logger.notice("login failed", metadata: ["username": .string(key)])
+            throw APIError.badCredentials
+        }
+        await throttle.succeeded(username: key)
+        let session = try await refreshTokens.startFamily(userID: account.id)
+        context.logger.info("logged in", metadata: ["user_id": .string(account.id.uuidString)])
+        return try await pair(for: account, refreshToken: session.token, familyExpiresAt: session.expiresAt)
+    }
+
+    @Sendable func refresh(request: Request, context: AppRequestContext) async throws -> TokenPair {
+        var request = request
+        let body = try await request.decodeJSON(RefreshRequest.self, context: context)
+        let (outcome, newToken) = try await refreshTokens.rotate(body.refreshToken)
+        switch outcome {
+        case .invalid:
+            throw APIError.badRefreshToken
+        case .reused:
+            context.logger.warning("refresh token reuse: session family revoked")
+            throw APIError.authentication("refresh token was already used; the session is revoked, log in again")
+        case .rotated(let userID, let familyExpiresAt):
+            guard let account = try await users.find(id: userID) else { throw APIError.badRefreshToken }
+            return try await pair(for: account, refreshToken: newToken, familyExpiresAt: familyExpiresAt)
+        }
+    }
+
+    @Sendable func logout(request: Request, context: AppRequestContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(RefreshRequest.self, context: context)
+        try await refreshTokens.revoke(body.refreshToken)
+        return Response(status: .noContent)
+    }
+
+    private func pair(for account: UserAccount, refreshToken: String, familyExpiresAt: Date) async throws -> TokenPair {
+        let user = AuthenticatedUser(id: account.id, username: account.username, admin: account.admin)
+        let accessToken = try await accessTokens.sign(user: user)
+        return TokenPair(
+            accessToken: accessToken,
+            refreshToken: refreshToken,
+            expiresIn: accessTokens.ttl,
+            refreshExpiresIn: max(0, Int(familyExpiresAt.timeIntervalSince(now()).rounded(.down)))
+        )
+    }
+}
+
+extension User {
+    init(_ account: UserAccount) {
+        self.init(id: account.id, username: account.username, admin: account.admin, createdAt: account.createdAt)
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+import Hummingbird
+import JWTKit
+import Logging
+import NIOCore
+import NotesModels
+
+/// The public, unauthenticated documents: health, the JWKS and the OpenAPI description.
+struct WellKnownController: Sendable {
+    let ping: @Sendable () async throws -> Void
+    let publicJWK: JWK?
+    let openAPI: ByteBuffer
+
+    func addRoutes(to router: Router<AppRequestContext>) {
+        router.get("health", use: health)
+        router.get(".well-known/jwks.json", use: jwks)
+        router.get("openapi.yaml", use: openapi)
+    }
+
+    @Sendable func health(request: Request, context: AppRequestContext) async throws -> Response {
+        do {
+            try await ping()
+            return APIError.jsonResponse(status: .ok, body: HealthStatus(status: "ok"))
+        } catch {
+            context.logger.error("health check: database does not answer", metadata: ["error": .string(String(describing: error))])
+            return APIError.jsonResponse(status: .serviceUnavailable, body: HealthStatus(status: "unavailable"))
+        }
+    }
+
+    struct KeySet: Encodable {
+        var keys: [JWK]
+    }
+
+    @Sendable func jwks(request: Request, context: AppRequestContext) async throws -> Response {
+        var response = APIError.jsonResponse(status: .ok, body: KeySet(keys: publicJWK.map { [$0] } ?? []))
+        response.headers[.cacheControl] = "public, max-age=300"
+        return response
+    }
+
+    @Sendable func openapi(request: Request, context: AppRequestContext) async throws -> Response {
+        Response(status: .ok, headers: [.contentType: "application/yaml; charset=utf-8"], body: .init(byteBuffer: openAPI))
+    }
+}

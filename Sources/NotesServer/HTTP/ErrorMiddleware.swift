@@ -1,0 +1,116 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import Synchronization
+
+/// The known routes, for telling 405 (known path, other method) from 404. Filled in once the
+/// router is complete; read on every unmatched request.
+final class RouteTable: Sendable {
+    private let routes = Mutex<[(components: [Substring], method: HTTPRequest.Method)]>([])
+
+    func set(_ descriptions: [Router<AppRequestContext>.RouteDescription]) {
+        let entries = descriptions.map { description in
+            (components: description.path.description.split(separator: "/"), method: description.method)
+        }
+        routes.withLock { $0 = entries }
+    }
+
+    /// The methods routed for a path, in a stable order.
+    func methods(for path: String) -> [HTTPRequest.Method] {
+        let parts = path.split(separator: "/")
+        let found = routes.withLock { routes in
+            routes.filter { route in
+                route.components.count == parts.count
+                    && zip(route.components, parts).allSatisfy { pattern, part in
+                        pattern.hasPrefix(":") || (pattern.hasPrefix("{") && pattern.hasSuffix("}")) || pattern == part
+                    }
+            }.map(\.method)
+        }
+        var seen = Set<String>()
+        return found.filter { seen.insert($0.rawValue).inserted }.sorted { $0.rawValue < $1.rawValue }
+    }
+}
+
+/// Sits outside every route: gives each request an id (logged and sent as `X-Request-Id`),
+/// logs one line per request without headers or bodies, and turns every error into the
+/// contract's JSON — anything unexpected into a 500 whose detail only the log sees.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = AppRequestContext
+
+    let routes: RouteTable
+    let onRequest: @Sendable (_ method: String, _ path: String, _ status: Int) -> Void
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let requestID = context.id
+        var response: Response
+        do {
+            response = try await next(request, context)
+        } catch {
+            response = self.response(for: error, request: request, context: context)
+        }
+        response.headers[.init("X-Request-Id")!] = requestID
+        let elapsed = ContinuousClock.now - start
+        let status = response.status.code
+        let level: Logger.Level = status >= 500 ? .error : .info
+        context.logger.log(
+            level: level,
+            "request",
+            metadata: [
+                "method": .string(request.method.rawValue),
+                "path": .string(request.uri.path),
+                "status": .stringConvertible(status),
+                "duration_ms": .stringConvertible(Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)),
+            ]
+        )
+        onRequest(request.method.rawValue, request.uri.path, status)
+        return response
+    }
+
+    func response(for error: any Error, request: Request, context: Context) -> Response {
+        let requestID = context.id
+        switch error {
+        case let error as APIError:
+            return error.response(requestID: requestID)
+        case let error as HTTPError:
+            return Self.mapped(error, request: request, routes: routes)?.response(requestID: requestID)
+                ?? internalError(error, context: context)
+        default:
+            return internalError(error, context: context)
+        }
+    }
+
+    /// Hummingbird's own errors, as the contract names them.
+    static func mapped(_ error: HTTPError, request: Request, routes: RouteTable) -> APIError? {
+        switch error.status {
+        case .notFound:
+            let allowed = routes.methods(for: request.uri.path)
+            if !allowed.isEmpty, !allowed.contains(request.method) {
+                return .methodNotAllowed(request.method, allowed: allowed)
+            }
+            return .notFound("no route for \(request.method.rawValue) \(request.uri.path)")
+        case .contentTooLarge:
+            return .payloadTooLarge
+        case .unsupportedMediaType:
+            return .unsupportedMediaType
+        case .badRequest:
+            return .validation(["body": "is not valid JSON"], message: "request body is not valid JSON")
+        case .methodNotAllowed:
+            let allowed = routes.methods(for: request.uri.path)
+            return .methodNotAllowed(request.method, allowed: allowed)
+        default:
+            return nil
+        }
+    }
+
+    func internalError(_ error: any Error, context: Context) -> Response {
+        // The type and description go to the log only; the body says nothing about them.
+        context.logger.error(
+            "unhandled error",
+            metadata: ["error_type": .string(String(reflecting: type(of: error))), "error": .string(String(describing: error))]
+        )
+        return APIError.internalError(requestID: context.id)
+    }
+}

@@ -1,0 +1,110 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import NotesModels
+
+extension Request {
+    /// Decodes a JSON object body into `T`, in the contract's terms: 415 for another media
+    /// type, 413 past 1 MiB, 400 `ValidationError` for anything that is not a JSON object of
+    /// the right shape, with what is wrong per field in `details`.
+    mutating func decodeJSON<T: Decodable>(_ type: T.Type, context: some RequestContext) async throws -> T {
+        guard let contentType = headers[.contentType], Self.isJSON(contentType) else { throw APIError.unsupportedMediaType }
+        let buffer: ByteBuffer
+        do {
+            buffer = try await collectBody(upTo: context.maxUploadSize)
+        } catch let error as HTTPError where error.status == .contentTooLarge {
+            throw APIError.payloadTooLarge
+        }
+        let data = Data(buffer.readableBytesView)
+        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
+            throw APIError.validation(["body": "is not valid JSON"], message: "request body is not valid JSON")
+        }
+        guard object is [String: Any] else {
+            throw APIError.validation(["body": "must be a JSON object"], message: "request body must be a JSON object")
+        }
+        do {
+            return try NotesJSON.decoder().decode(T.self, from: data)
+        } catch let error as DecodingError {
+            throw APIError.validation(Self.details(for: error))
+        }
+    }
+
+    /// `application/json`, with or without parameters such as `charset=utf-8`.
+    static func isJSON(_ contentType: String) -> Bool {
+        let mediaType = contentType.split(separator: ";", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+        return mediaType == "application/json"
+    }
+
+    static func details(for error: DecodingError) -> [String: String] {
+        func field(_ path: [any CodingKey]) -> String {
+            path.isEmpty ? "body" : path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+        }
+        switch error {
+        case .keyNotFound(let key, let context):
+            return [field(context.codingPath + [key]): "is required"]
+        case .typeMismatch(let type, let context):
+            return [field(context.codingPath): "must be \(Self.describe(type))"]
+        case .valueNotFound(let type, let context):
+            return [field(context.codingPath): "must be \(Self.describe(type)), not null"]
+        case .dataCorrupted(let context):
+            return [field(context.codingPath): "is not valid"]
+        @unknown default:
+            return ["body": "is not valid"]
+        }
+    }
+
+    private static func describe(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: "a string"
+        case is [String].Type: "an array of strings"
+        case is Bool.Type: "a boolean"
+        case is Int.Type, is Double.Type: "a number"
+        default: "of another type"
+        }
+    }
+}
+
+/// The contract's limits, one function per kind of field; each returns what is wrong or nil.
+enum Validate {
+    static func username(_ value: String) -> String? {
+        guard NotesLimits.usernameLength.contains(value.count) else { return "must be 3 to 32 characters" }
+        guard value.allSatisfy({ NotesLimits.usernameCharacters.contains($0) }) else {
+            return "may only contain a-z, 0-9, '_', '.' and '-'"
+        }
+        return nil
+    }
+
+    static func password(_ value: String) -> String? {
+        NotesLimits.passwordBytes.contains(value.utf8.count) ? nil : "must be 8 to 72 bytes"
+    }
+
+    static func title(_ value: String) -> String? {
+        guard NotesLimits.titleLength.contains(value.count) else { return "must be 1 to 200 characters" }
+        guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            return "must not contain control characters"
+        }
+        return nil
+    }
+
+    static func body(_ value: String) -> String? {
+        guard value.count <= NotesLimits.maxBodyLength else { return "must be at most 100000 characters" }
+        guard !value.unicodeScalars.contains("\u{0}") else { return "must not contain NUL characters" }
+        return nil
+    }
+
+    static func tag(_ value: String) -> String? {
+        guard NotesLimits.tagLength.contains(value.count), value.allSatisfy({ NotesLimits.tagCharacters.contains($0) }) else {
+            return "must be 1 to 32 of a-z, 0-9, '_' and '-'"
+        }
+        return nil
+    }
+
+    static func tags(_ values: [String]) -> String? {
+        guard values.count <= NotesLimits.maxTags else { return "must have at most 20 tags" }
+        for (index, value) in values.enumerated() {
+            if let problem = tag(value) { return "tag \(index + 1) \(problem)" }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,86 @@
+import Foundation
+import Logging
+
+/// A Seeds file: demo users with plain-text passwords (hashed when loaded) and their notes.
+struct SeedFile: Decodable {
+    struct SeedUser: Decodable {
+        var username: String
+        var password: String
+        var admin: Bool?
+    }
+
+    struct SeedNote: Decodable {
+        var username: String
+        var title: String
+        var body: String?
+        var tags: [String]?
+    }
+
+    var users: [SeedUser]
+    var notes: [SeedNote]?
+}
+
+/// Loads a Seeds file through the repositories. A user whose username exists, or a note whose
+/// owner already has one with that title, is skipped, so loading twice changes nothing.
+struct Seeder {
+    let users: any UserRepository
+    let notes: any NoteRepository
+    let hasher: PasswordHasher
+    let now: @Sendable () -> Date
+    let logger: Logger
+
+    func load(path: String) async throws {
+        let seeds: SeedFile
+        do {
+            seeds = try JSONDecoder().decode(SeedFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+        } catch {
+            throw ConfigurationError("--seed \(path) cannot be loaded: \(Self.describe(error))")
+        }
+        var createdUsers = 0
+        var createdNotes = 0
+        for user in seeds.users {
+            if let problem = Validate.username(user.username) ?? Validate.password(user.password) {
+                throw ConfigurationError("--seed \(path): user '\(user.username)' \(problem)")
+            }
+            if try await users.find(username: user.username) != nil { continue }
+            let account = UserAccount(
+                id: UUID(), username: user.username, passwordHash: try await hasher.hash(user.password),
+                admin: user.admin ?? false, createdAt: now()
+            )
+            do {
+                try await users.create(account)
+                createdUsers += 1
+            } catch StorageError.usernameTaken {
+                continue
+            }
+        }
+        for (index, note) in (seeds.notes ?? []).enumerated() {
+            guard let owner = try await users.find(username: note.username) else {
+                throw ConfigurationError("--seed \(path): note \(index + 1) names unknown user '\(note.username)'")
+            }
+            let body = note.body ?? ""
+            let tags = note.tags ?? []
+            if let problem = Validate.title(note.title) ?? Validate.body(body) ?? Validate.tags(tags) {
+                throw ConfigurationError("--seed \(path): note \(index + 1) '\(note.title)': \(problem)")
+            }
+            if try await notes.exists(ownerID: owner.id, title: note.title) { continue }
+            // Seeded notes keep the file's order: the first listed is the oldest.
+            let created = Date(millisecondsSince1970: now().millisecondsSince1970 + Int64(index))
+            try await notes.create(
+                StoredNote(id: UUID(), ownerID: owner.id, title: note.title, body: body, tags: tags, createdAt: created, updatedAt: created, version: 1)
+            )
+            createdNotes += 1
+        }
+        logger.info("seeds loaded", metadata: ["file": .string(path), "new_users": .stringConvertible(createdUsers), "new_notes": .stringConvertible(createdNotes)])
+    }
+
+    static func describe(_ error: any Error) -> String {
+        switch error {
+        case DecodingError.keyNotFound(let key, _): "missing field '\(key.stringValue)'"
+        case DecodingError.typeMismatch(_, let context), DecodingError.valueNotFound(_, let context):
+            "wrong type at '\(context.codingPath.map(\.stringValue).joined(separator: "."))'"
+        case DecodingError.dataCorrupted: "not valid JSON"
+        default: (error as NSError).localizedDescription
+        }
+    }
+}

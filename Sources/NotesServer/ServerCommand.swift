@@ -1,0 +1,119 @@
+public import ArgumentParser
+public import Foundation
+import Logging
+import Hummingbird
+
+/// `notes-server`: runs `serve` by default.
+public struct NotesServerCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "notes-server",
+        abstract: "The SecureNotes JWT-secured notes REST API.",
+        subcommands: [ServeCommand.self],
+        defaultSubcommand: ServeCommand.self
+    )
+
+    public init() {}
+}
+
+/// `notes-server serve`: every option of API.md; each also reads `NOTES_<OPTION>` from the
+/// environment, and a flag beats the variable.
+public struct ServeCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Start the server.",
+        discussion: "Every option also reads NOTES_<OPTION> from the environment (--access-token-ttl <- NOTES_ACCESS_TOKEN_TTL); a flag beats the variable."
+    )
+
+    @Option(help: "Bind address. (default: 127.0.0.1)") var hostname: String?
+    @Option(help: "Port; 0 picks a free one. (default: 8080)") var port: String?
+    @Option(help: "Holds the SQLite file and generated signing keys. (default: ./notes-data)") var dataDir: String?
+    @Option(help: "sqlite:///abs/path.sqlite (default: SQLite in the data dir)") var databaseUrl: String?
+    @Option(help: "HS256, RS256, ES256 or EdDSA. (default: RS256)") var jwtAlgorithm: String?
+    @Option(help: "HS256 secret, at least 32 bytes. Prefer NOTES_JWT_SECRET: flags show in ps.") var jwtSecret: String?
+    @Option(help: "PEM private key for RS256/ES256/EdDSA (default: generated and kept in DATA_DIR/keys)") var jwtPrivateKey: String?
+    @Option(help: "The iss claim. (default: notes-server)") var issuer: String?
+    @Option(help: "The aud claim. (default: notes-client)") var audience: String?
+    @Option(help: "Access token lifetime: 45s, 15m, 2h, 30d or seconds. (default: 15m)") var accessTokenTtl: String?
+    @Option(help: "Refresh token (session family) lifetime. (default: 30d)") var refreshTokenTtl: String?
+    @Option(help: "Leeway for exp/nbf, at most 5m. (default: 0s)") var clockTolerance: String?
+    @Option(help: "bcrypt cost, 4-31. (default: 12)") var bcryptCost: String?
+    @Option(help: "A Seeds JSON file to load at start; loading twice changes nothing.") var seed: String?
+    @Option(help: "trace, debug, info, notice, warning, error or critical. (default: info)") var logLevel: String?
+
+    public init() {}
+
+    /// Flags over `NOTES_*` variables over defaults, validated.
+    public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> ServerConfiguration {
+        func value(_ flag: String?, _ name: String) -> String? {
+            if let flag { return flag }
+            if let env = environment["NOTES_" + name], !env.isEmpty { return env }
+            return nil
+        }
+        func duration(_ flag: String?, _ name: String, _ option: String) throws(ConfigurationError) -> Int? {
+            guard let text = value(flag, name) else { return nil }
+            guard let seconds = DurationParser.seconds(text) else {
+                throw ConfigurationError("--\(option) takes a duration like 45s, 15m, 2h, 30d or plain seconds, got '\(text)'")
+            }
+            return seconds
+        }
+        func integer(_ flag: String?, _ name: String, _ option: String) throws(ConfigurationError) -> Int? {
+            guard let text = value(flag, name) else { return nil }
+            guard let number = Int(text) else { throw ConfigurationError("--\(option) takes a whole number, got '\(text)'") }
+            return number
+        }
+
+        var config = ServerConfiguration()
+        if let v = value(hostname, "HOSTNAME") { config.hostname = v }
+        if let v = try integer(port, "PORT", "port") { config.port = v }
+        if let v = value(dataDir, "DATA_DIR") { config.dataDirectory = v }
+        config.databaseURL = value(databaseUrl, "DATABASE_URL")
+        if let v = value(jwtAlgorithm, "JWT_ALGORITHM") {
+            guard let algorithm = JWTAlgorithmName(name: v) else {
+                throw ConfigurationError("--jwt-algorithm must be one of HS256, RS256, ES256, EdDSA; got '\(v)'")
+            }
+            config.jwtAlgorithm = algorithm
+        }
+        config.jwtSecret = value(jwtSecret, "JWT_SECRET")
+        config.jwtPrivateKeyPath = value(jwtPrivateKey, "JWT_PRIVATE_KEY")
+        if let v = value(issuer, "ISSUER") { config.issuer = v }
+        if let v = value(audience, "AUDIENCE") { config.audience = v }
+        if let v = try duration(accessTokenTtl, "ACCESS_TOKEN_TTL", "access-token-ttl") { config.accessTokenTTL = v }
+        if let v = try duration(refreshTokenTtl, "REFRESH_TOKEN_TTL", "refresh-token-ttl") { config.refreshTokenTTL = v }
+        if let v = try duration(clockTolerance, "CLOCK_TOLERANCE", "clock-tolerance") { config.clockTolerance = v }
+        if let v = try integer(bcryptCost, "BCRYPT_COST", "bcrypt-cost") { config.bcryptCost = v }
+        config.seedFile = value(seed, "SEED")
+        if let v = value(logLevel, "LOG_LEVEL") {
+            guard let level = Logger.Level(rawValue: v.lowercased()) else {
+                throw ConfigurationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(v)'")
+            }
+            config.logLevel = level
+        }
+        try config.validate()
+        return config
+    }
+
+    public func run() async throws {
+        let config: ServerConfiguration
+        do {
+            config = try resolve()
+        } catch {
+            Self.printError("notes-server: \(error.description)")
+            throw ExitCode(78)  // EX_CONFIG
+        }
+        let hooks = ServerHooks(onListening: { host, port in
+            // stdout is block-buffered when redirected; FileHandle writes straight through.
+            FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
+        })
+        do {
+            let app = try await buildApplication(configuration: config, hooks: hooks)
+            try await app.runService()
+        } catch let error as ConfigurationError {
+            Self.printError("notes-server: \(error.description)")
+            throw ExitCode(78)
+        }
+    }
+
+    static func printError(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,58 @@
+import Foundation
+import GRDB
+
+struct UserRow: Codable, FetchableRecord, PersistableRecord {
+    static let databaseTableName = "users"
+    var id: String
+    var username: String
+    var passwordHash: String
+    var admin: Bool
+    var createdAtMs: Int64
+
+    enum Columns {
+        static let id = Column(CodingKeys.id)
+        static let username = Column(CodingKeys.username)
+        static let createdAtMs = Column(CodingKeys.createdAtMs)
+    }
+
+    init(_ account: UserAccount) {
+        id = account.id.uuidString
+        username = account.username
+        passwordHash = account.passwordHash
+        admin = account.admin
+        createdAtMs = account.createdAt.millisecondsSince1970
+    }
+
+    var account: UserAccount? {
+        guard let uuid = UUID(uuidString: id) else { return nil }
+        return UserAccount(id: uuid, username: username, passwordHash: passwordHash, admin: admin, createdAt: Date(millisecondsSince1970: createdAtMs))
+    }
+}
+
+struct SQLiteUserRepository: UserRepository {
+    let writer: any DatabaseWriter
+
+    func create(_ account: UserAccount) async throws {
+        do {
+            try await writer.write { db in try UserRow(account).insert(db) }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw StorageError.usernameTaken
+        }
+    }
+
+    func find(username: String) async throws -> UserAccount? {
+        try await writer.read { db in
+            try UserRow.filter(UserRow.Columns.username == username).fetchOne(db)?.account
+        }
+    }
+
+    func find(id: UUID) async throws -> UserAccount? {
+        try await writer.read { db in try UserRow.fetchOne(db, key: id.uuidString)?.account }
+    }
+
+    func all() async throws -> [UserAccount] {
+        try await writer.read { db in
+            try UserRow.order(UserRow.Columns.createdAtMs, UserRow.Columns.id).fetchAll(db).compactMap(\.account)
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import NotesServer
+
+await NotesServerCommand.main()
