@@ -1,3 +1,0 @@
-import NotesServer
-
-await NotesServerCommand.main()

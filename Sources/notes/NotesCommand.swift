@@ -1,0 +1,66 @@
+import ArgumentParser
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `notes [--server URL] COMMAND`; with no command on a terminal, the interactive shell.
+@main
+struct NotesCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "notes",
+        abstract: "A terminal client for the SecureNotes server.",
+        discussion: """
+            Run without a command on a terminal to open the interactive shell.
+
+            Exit codes: 0 success; 1 an error the server reported; 64 usage; \
+            69 server unreachable; 77 not logged in, wrong credentials, or the session \
+            could not be refreshed.
+            """,
+        subcommands: NotesCommand.commands
+    )
+
+    /// Every command, in the order `help` lists them.
+    static let commands: [any NotesSubcommand.Type] = [
+        Register.self, Login.self, Logout.self, Whoami.self,
+        List.self, Show.self, Add.self, Edit.self, Remove.self,
+        Token.self, Users.self,
+    ]
+
+    @OptionGroup var global: GlobalOptions
+
+    mutating func run() async throws {
+        guard isatty(STDIN_FILENO) == 1 else {
+            throw ValidationError("no command given (the interactive shell needs a terminal); see notes --help")
+        }
+        let code = await REPL(global: global).run()
+        if code != 0 { throw ExitCode(code) }
+    }
+}
+
+/// Options every command takes, before or after the command name.
+struct GlobalOptions: ParsableArguments, Sendable {
+    @Option(help: "The server's URL (default: $NOTES_SERVER, else the logged-in session's, else http://127.0.0.1:8080).")
+    var server: String?
+
+    @Flag(help: "Print each request's method, path and status to stderr, and token refreshes.")
+    var verbose = false
+}
+
+/// A command that runs against a ``CommandContext`` — from the command line or the REPL,
+/// parsed by the same ArgumentParser definitions either way.
+protocol NotesSubcommand: AsyncParsableCommand, Sendable {
+    var global: GlobalOptions { get }
+    func execute(in context: CommandContext) async throws
+}
+
+extension NotesSubcommand {
+    mutating func run() async throws {
+        let output = Output()
+        let code = await CommandContext.withContext(global: global, output: output) { context in
+            try await execute(in: context)
+        }
+        if code != 0 { throw ExitCode(code) }
+    }
+}
