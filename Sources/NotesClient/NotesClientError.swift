@@ -56,7 +56,8 @@ public struct NotesClientError: Error, Sendable, CustomStringConvertible {
         .init(code: .unreachable, message: "cannot reach the server at \(server) (\(reason))")
     }
 
-    static func notLoggedIn(_ server: String) -> Self {
+    /// There is no session for `server`.
+    public static func notLoggedIn(_ server: String) -> Self {
         .init(code: .notLoggedIn, message: "not logged in to \(server) — run notes login")
     }
 
