@@ -59,7 +59,10 @@ let package = Package(
         ),
         .executableTarget(
             name: "notes-server",
-            dependencies: ["NotesServer"],
+            dependencies: [
+                "NotesServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             swiftSettings: swiftSettings
         ),
         .systemLibrary(
@@ -94,6 +97,8 @@ let package = Package(
                 "NotesModels",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "JWTKit", package: "jwt-kit"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
         ),

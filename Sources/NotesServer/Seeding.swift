@@ -66,7 +66,7 @@ struct Seeder {
             if try await notes.exists(ownerID: owner.id, title: note.title) { continue }
             // Seeded notes keep the file's order: the first listed is the oldest.
             let created = Date(millisecondsSince1970: now().millisecondsSince1970 + Int64(index))
-            try await notes.create(
+            _ = try await notes.create(
                 StoredNote(id: UUID(), ownerID: owner.id, title: note.title, body: body, tags: tags, createdAt: created, updatedAt: created, version: 1)
             )
             createdNotes += 1

@@ -68,11 +68,11 @@ struct NotesController: Sendable {
             createdAt: Date(millisecondsSince1970: date.millisecondsSince1970), updatedAt: Date(millisecondsSince1970: date.millisecondsSince1970),
             version: 1
         )
-        try await notes.create(note)
-        let wire = Note(note)
+        let stored = try await notes.create(note)
+        let wire = Note(stored)
         var response = try wire.response(from: request, context: context)
         response.status = .created
-        response.headers[.location] = "/notes/\(note.id.uuidString)"
+        response.headers[.location] = "/notes/\(stored.id.uuidString)"
         response.headers[.eTag] = wire.etag
         return response
     }

@@ -24,6 +24,8 @@ public struct AppRequestContext: AuthRequestContext, RequestContext {
 
     /// Bodies over 1 MiB are refused with 413 while they are collected.
     public var maxUploadSize: Int { NotesLimits.maxRequestBytes }
+    /// Sorted keys and ISO 8601 dates, like every body the server writes.
+    public var responseEncoder: JSONEncoder { NotesJSON.encoder() }
 }
 
 /// The context of protected routes: its `user` is not optional, so a handler cannot forget to
@@ -37,6 +39,9 @@ public struct AuthenticatedContext: ChildRequestContext {
         self.coreContext = context.coreContext
         self.user = user
     }
+
+    public var maxUploadSize: Int { NotesLimits.maxRequestBytes }
+    public var responseEncoder: JSONEncoder { NotesJSON.encoder() }
 }
 
 extension User: ResponseEncodable {}

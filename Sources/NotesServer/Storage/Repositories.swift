@@ -61,7 +61,9 @@ protocol UserRepository: Sendable {
 }
 
 protocol NoteRepository: Sendable {
-    func create(_ note: StoredNote) async throws
+    /// Stores a note; its `createdAt` may move a millisecond or so later, so that it is strictly
+    /// newer than the owner's other notes. Returns the note as stored.
+    func create(_ note: StoredNote) async throws -> StoredNote
     /// Nil when the note does not exist or belongs to someone else.
     func find(id: UUID, ownerID: UUID) async throws -> StoredNote?
     /// Up to `query.limit` notes, newest first (ties by id, descending).

@@ -42,8 +42,20 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
 struct SQLiteNoteRepository: NoteRepository {
     let writer: any DatabaseWriter
 
-    func create(_ note: StoredNote) async throws {
-        try await writer.write { db in try NoteRow(note).insert(db) }
+    func create(_ note: StoredNote) async throws -> StoredNote {
+        try await writer.write { db in
+            var row = NoteRow(note)
+            // Strictly newer than every note the owner has, even within one millisecond, so a
+            // note added while someone pages can never land behind their cursor.
+            let newest = try Int64.fetchOne(db, sql: "SELECT MAX(createdAtMs) FROM notes WHERE ownerID = ?", arguments: [row.ownerID])
+            if let newest, newest >= row.createdAtMs {
+                row.createdAtMs = newest + 1
+                row.updatedAtMs = max(row.updatedAtMs, row.createdAtMs)
+            }
+            try row.insert(db)
+            guard let stored = row.note else { throw StorageError.noteNotFound }
+            return stored
+        }
     }
 
     func find(id: UUID, ownerID: UUID) async throws -> StoredNote? {

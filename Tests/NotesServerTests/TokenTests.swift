@@ -1,0 +1,236 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import JWTKit
+import Logging
+import NIOCore
+import NotesModels
+import Testing
+@testable import NotesServer
+
+@Suite("Access tokens: signing, verification and the jsonwebtoken error names")
+struct TokenTests {
+    @Test("each algorithm signs tokens that the server accepts", arguments: JWTAlgorithmName.allCases)
+    func everyAlgorithm(algorithm: JWTAlgorithmName) async throws {
+        let config = try testConfiguration(algorithm)
+        try await withApp(config) { client in
+            let pair = try await client.login(try await client.register("alice").username)
+            let parts = pair.accessToken.split(separator: ".")
+            #expect(parts.count == 3)
+            let header = try jsonPart(parts[0])
+            #expect(header["alg"] as? String == algorithm.rawValue)
+            #expect(header["typ"] as? String == "JWT")
+            let kid = try #require(header["kid"] as? String)
+            #expect(!kid.isEmpty)
+            let me = try await client.get("/me", token: pair.accessToken)
+            #expect(me.status == .ok)
+            #expect(try me.decode(User.self).username == "alice")
+            #expect(pair.tokenType == "Bearer")
+            #expect(pair.expiresIn == 900)
+        }
+    }
+
+    @Test("the payload carries sub, name, admin, iss, aud (a string), iat, exp (integers) and jti")
+    func payloadShape() async throws {
+        try await withApp { client in
+            let user = try await client.register("alice")
+            let token = try await client.login("alice").accessToken
+            let payload = try jsonPart(token.split(separator: ".")[1])
+            #expect(payload["sub"] as? String == user.id.uuidString)
+            #expect(payload["name"] as? String == "alice")
+            #expect(payload["admin"] as? Bool == false)
+            #expect(payload["iss"] as? String == "notes-server")
+            #expect(payload["aud"] as? String == "notes-client")
+            let iat = try #require(payload["iat"] as? NSNumber)
+            let exp = try #require(payload["exp"] as? NSNumber)
+            #expect(exp.int64Value - iat.int64Value == 900)
+            #expect(exp.doubleValue == exp.doubleValue.rounded())
+            #expect((payload["jti"] as? String)?.isEmpty == false)
+        }
+    }
+
+    @Test("a public key from the JWKS verifies a token the server issued", arguments: [JWTAlgorithmName.rs256, .es256, .edDSA])
+    func jwksRoundTrip(algorithm: JWTAlgorithmName) async throws {
+        try await withApp(try testConfiguration(algorithm)) { client in
+            try await client.register("alice")
+            let token = try await client.login("alice").accessToken
+            let jwks = try await client.get("/.well-known/jwks.json")
+            #expect(jwks.status == .ok)
+            let keys = try await JWTKeyCollection().add(jwksJSON: jwks.text)
+            let claims = try await keys.verify(token, as: AccessClaims.self)
+            #expect(claims.name == "alice")
+            #expect(!jwks.text.contains("\"d\""), "the JWKS must not publish private key material")
+        }
+    }
+
+    @Test("HS256 publishes no keys in the JWKS")
+    func jwksEmptyForHMAC() async throws {
+        try await withApp { client in
+            let jwks = try await client.get("/.well-known/jwks.json")
+            #expect(jwks.status == .ok)
+            #expect(jwks.text == #"{"keys":[]}"#)
+        }
+    }
+
+    @Test("an expired token is TokenExpiredError with expiredAt and an RFC 6750 challenge")
+    func expired() async throws {
+        try await withApp { client in
+            let user = try await client.register("alice")
+            let issued = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 - 3600).rounded(.down))
+            let token = try await Forger.hs256().sign(.valid(for: user, now: issued, ttl: 60))
+            let response = try await client.get("/me", token: token)
+            #expect(response.status == .unauthorized)
+            let error = try #require(response.error)
+            #expect(error.name == "TokenExpiredError")
+            #expect(error.message == "jwt expired")
+            #expect(error.expiredAt == issued.addingTimeInterval(60))
+            #expect(response.text.contains("\"expiredAt\":\(Int(issued.timeIntervalSince1970) + 60)"))
+            #expect(
+                response.headers[.wwwAuthenticate] == #"Bearer realm="notes", error="invalid_token", error_description="jwt expired""#
+            )
+        }
+    }
+
+    @Test("the clock tolerance accepts a token expired within it, and only within it")
+    func tolerance() async throws {
+        var config = try testConfiguration()
+        config.clockTolerance = 30
+        try await withApp(config) { client in
+            let user = try await client.register("alice")
+            let forger = await Forger.hs256()
+            let justExpired = try await forger.sign(.valid(for: user, now: Date().addingTimeInterval(-70), ttl: 60))
+            #expect(try await client.get("/me", token: justExpired).status == .ok)
+            let longExpired = try await forger.sign(.valid(for: user, now: Date().addingTimeInterval(-200), ttl: 60))
+            #expect(try await client.get("/me", token: longExpired).error?.name == "TokenExpiredError")
+        }
+    }
+
+    @Test("a token whose nbf is in the future is NotBeforeError with its date")
+    func notBefore() async throws {
+        try await withApp { client in
+            let user = try await client.register("alice")
+            var claims = AccessClaims.valid(for: user)
+            let nbf = Date(timeIntervalSince1970: (Date().timeIntervalSince1970 + 600).rounded(.down))
+            claims.nbf = NotBeforeClaim(value: nbf)
+            let response = try await client.get("/me", token: try await Forger.hs256().sign(claims))
+            #expect(response.status == .unauthorized)
+            #expect(response.error?.name == "NotBeforeError")
+            #expect(response.error?.message == "jwt not active")
+            #expect(response.error?.date == nbf)
+            #expect(response.headers[.wwwAuthenticate]?.contains(#"error_description="jwt not active""#) == true)
+        }
+    }
+
+    @Test("a wrong audience or issuer is JsonWebTokenError naming the expected value")
+    func audienceAndIssuer() async throws {
+        try await withApp { client in
+            let user = try await client.register("alice")
+            let forger = await Forger.hs256()
+            var claims = AccessClaims.valid(for: user)
+            claims.aud = AudienceClaim(value: ["someone-else"])
+            let wrongAudience = try await client.get("/me", token: try await forger.sign(claims))
+            #expect(wrongAudience.error?.name == "JsonWebTokenError")
+            #expect(wrongAudience.error?.message == "jwt audience invalid. expected: notes-client")
+            claims = AccessClaims.valid(for: user)
+            claims.iss = IssuerClaim(value: "evil")
+            let wrongIssuer = try await client.get("/me", token: try await forger.sign(claims))
+            #expect(wrongIssuer.error?.message == "jwt issuer invalid. expected: notes-server")
+        }
+    }
+
+    @Test("a tampered payload fails the signature check")
+    func tampered() async throws {
+        try await withApp { client in
+            try await client.register("alice")
+            let token = try await client.login("alice").accessToken
+            let parts = token.split(separator: ".").map(String.init)
+            var payload = try jsonPart(parts[1])
+            payload["admin"] = true
+            let forged = [parts[0], b64url(try JSONSerialization.data(withJSONObject: payload)), parts[2]].joined(separator: ".")
+            let response = try await client.get("/users", token: forged)
+            #expect(response.status == .unauthorized)
+            #expect(response.error?.name == "JsonWebTokenError")
+            #expect(response.error?.message == "invalid signature")
+        }
+    }
+
+    @Test("alg none is refused")
+    func algNone() async throws {
+        try await withApp { client in
+            let user = try await client.register("alice")
+            let kid = await Forger.hs256().kid
+            let header = b64url(#"{"alg":"none","typ":"JWT","kid":"\#(kid)"}"#)
+            let claims = try NotesJSON.encoder().encode(AccessClaims.valid(for: user))
+            for token in ["\(header).\(b64url(claims)).", "\(header).\(b64url(claims))"] {
+                let response = try await client.get("/me", token: token)
+                #expect(response.status == .unauthorized)
+                #expect(response.error?.name == "JsonWebTokenError")
+            }
+        }
+    }
+
+    @Test("an HS256 token signed with the RS256 public key as its secret is refused")
+    func algorithmConfusion() async throws {
+        let config = try testConfiguration(.rs256)
+        try await withApp(config) { client in
+            let user = try await client.register("alice")
+            let real = try await Forger.kept(config)
+            let jwks = try await client.get("/.well-known/jwks.json")
+            #expect(jwks.status == .ok)
+            let pem = try String(contentsOfFile: config.dataDirectory + "/keys/\(real.kid).pem", encoding: .utf8)
+            let publicPEM = try Insecure.RSA.PrivateKey(pem: pem).publicKey.pemRepresentation
+            let confused = JWTKeyCollection()
+            await confused.add(hmac: HMACKey(from: publicPEM), digestAlgorithm: .sha256, kid: JWKIdentifier(string: real.kid))
+            let token = try await confused.sign(AccessClaims.valid(for: user), kid: JWKIdentifier(string: real.kid))
+            let response = try await client.get("/me", token: token)
+            #expect(response.status == .unauthorized)
+            #expect(response.error?.name == "JsonWebTokenError")
+            #expect(response.error?.message == "invalid algorithm")
+        }
+    }
+
+    @Test("a token with an unknown kid is refused even when its signature would verify")
+    func unknownKid() async throws {
+        try await withApp { client in
+            let user = try await client.register("alice")
+            let token = try await Forger.hs256().sign(.valid(for: user), kid: "someone-elses-key")
+            let response = try await client.get("/me", token: token)
+            #expect(response.status == .unauthorized)
+            #expect(response.error?.name == "JsonWebTokenError")
+        }
+    }
+
+    @Test("a token signed by another secret is an invalid signature")
+    func otherSecret() async throws {
+        try await withApp { client in
+            let user = try await client.register("alice")
+            let ours = await Forger.hs256()
+            let other = await Forger.hs256(secret: "another-secret-that-is-32-bytes-long!!")
+            let token = try await other.sign(.valid(for: user), kid: ours.kid)
+            #expect(try await client.get("/me", token: token).error?.message == "invalid signature")
+        }
+    }
+
+    @Test("missing, non-Bearer and empty Bearer credentials are UnauthorizedError", arguments: [nil, "Basic YWxpY2U6cHc=", "Bearer", "Bearer   "])
+    func noToken(header: String?) async throws {
+        try await withApp { client in
+            var headers: HTTPFields = [:]
+            if let header { headers[.authorization] = header }
+            let response = try await client.get("/notes", headers: headers)
+            #expect(response.status == .unauthorized)
+            #expect(response.error?.name == "UnauthorizedError")
+            #expect(response.error?.message == "No authorization token was found")
+            #expect(response.headers[.wwwAuthenticate] == #"Bearer realm="notes""#)
+        }
+    }
+
+    @Test("garbage in the bearer token is jwt malformed", arguments: ["abc", "a.b", "a.b.c.d", "!!!.???.***"])
+    func malformed(token: String) async throws {
+        try await withApp { client in
+            let response = try await client.get("/me", token: token)
+            #expect(response.error?.name == "JsonWebTokenError")
+            #expect(response.error?.message == "jwt malformed")
+        }
+    }
+}
