@@ -31,6 +31,9 @@ public final class NotesAPI: Sendable {
         var configuration = HTTPClient.Configuration()
         configuration.redirectConfiguration = .disallow
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(30))
+        // A refused connection means "server unreachable" now, not after retrying for the
+        // whole connect timeout: the CLI exits 69 at once.
+        configuration.connectionPool.retryConnectionEstablishment = false
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         let transport = Transport(server: server, http: http, observer: observer)
         self.server = server

@@ -29,7 +29,10 @@ public struct Session: Codable, Sendable, Equatable, CustomStringConvertible {
     }
 
     /// A session from a login or refresh answer received at `now`.
+    /// Expiry instants are whole seconds (rounded down, so never later than the server's),
+    /// which is what `session.json`'s ISO 8601 dates can hold.
     public init(server: String, username: String, pair: TokenPair, receivedAt now: Date = Date()) {
+        let now = Date(timeIntervalSince1970: now.timeIntervalSince1970.rounded(.down))
         self.init(
             server: server,
             username: username,
