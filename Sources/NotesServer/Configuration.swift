@@ -139,7 +139,8 @@ public enum DurationParser {
         case "m": multiplier = 60
         case "h": multiplier = 3_600
         case "d": multiplier = 86_400
-        default: multiplier = 1
+        case "0"..."9": multiplier = 1
+        default: return nil
         }
         if !last.isNumber { digits = digits.dropLast() }
         guard !digits.isEmpty, digits.allSatisfy(\.isASCII), digits.allSatisfy(\.isNumber), let value = Int(digits) else { return nil }

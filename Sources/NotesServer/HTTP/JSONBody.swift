@@ -10,10 +10,13 @@ extension Request {
     /// the right shape, with what is wrong per field in `details`.
     mutating func decodeJSON<T: Decodable>(_ type: T.Type, context: some RequestContext) async throws -> T {
         guard let contentType = headers[.contentType], Self.isJSON(contentType) else { throw APIError.unsupportedMediaType }
+        if let length = headers[.contentLength].flatMap(Int.init), length > context.maxUploadSize {
+            throw APIError.payloadTooLarge
+        }
         let buffer: ByteBuffer
         do {
             buffer = try await collectBody(upTo: context.maxUploadSize)
-        } catch let error as HTTPError where error.status == .contentTooLarge {
+        } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge
         }
         let data = Data(buffer.readableBytesView)

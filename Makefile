@@ -1,0 +1,36 @@
+# SecureNotes. `make demo` and `make test` are the README's two commands; both install
+# what is missing first.
+SWIFT ?= swift
+DATA_DIR ?= ./notes-data
+
+.PHONY: deps build test lint format server demo clean
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+# Every test: the server's, the client library's and the end-to-end ones that run the
+# built executables; then the formatting check.
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+	$(SWIFT) format lint --strict --recursive Package.swift Shared Sources Tests
+
+lint:
+	$(SWIFT) format lint --strict --recursive Package.swift Shared Sources Tests
+
+format:
+	$(SWIFT) format --in-place --recursive Package.swift Shared Sources Tests
+
+# The server alone, on the demo seeds, in the foreground.
+server: deps
+	$(SWIFT) build --product notes-server
+	.build/debug/notes-server --data-dir $(DATA_DIR) --seed Seeds/demo.json
+
+demo: deps
+	scripts/demo.sh
+
+clean:
+	rm -rf .build $(DATA_DIR)
