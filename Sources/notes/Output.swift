@@ -94,8 +94,13 @@ struct Output: Sendable {
         }
     }
 
+    /// `2026-01-31 14:05` in local time, whatever the locale: tables stay aligned and sortable.
     static func shortDate(_ date: Date) -> String {
-        date.formatted(.dateTime.year().month(.twoDigits).day(.twoDigits).hour(.twoDigits(amPM: .omitted)).minute(.twoDigits))
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = .current
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter.string(from: date)
     }
 
     static func longDate(_ date: Date) -> String {
