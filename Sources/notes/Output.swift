@@ -9,7 +9,12 @@ import Glibc
 /// (or `TERM=dumb`); tables cut to the terminal's width.
 struct Output: Sendable {
     enum Style: String, Sendable {
-        case bold = "1", dim = "2", red = "31", green = "32", yellow = "33", cyan = "36"
+        case bold = "1"
+        case dim = "2"
+        case red = "31"
+        case green = "32"
+        case yellow = "33"
+        case cyan = "36"
     }
 
     let color: Bool

@@ -144,7 +144,8 @@ struct REPL {
             output.line(NotesCommand.helpMessage(for: type))
             return
         }
-        let rows = NotesCommand.commands.map { ($0.configuration.commandName ?? "", $0.configuration.abstract) }
+        let rows =
+            NotesCommand.commands.map { ($0.configuration.commandName ?? "", $0.configuration.abstract) }
             + [("help [COMMAND]", "List the commands, or show one command's options."), ("quit", "Leave (Ctrl-D too).")]
         let width = rows.map(\.0.count).max() ?? 0
         for (name, abstract) in rows {

@@ -83,7 +83,10 @@ struct CommandLineTests {
         }
     }
 
-    @Test("usage errors exit 64", arguments: [["list", "--limit", "0"], ["frobnicate"], ["show", "not-a-uuid"], ["add"], ["edit", "00000000-0000-0000-0000-000000000000"]])
+    @Test(
+        "usage errors exit 64",
+        arguments: [["list", "--limit", "0"], ["frobnicate"], ["show", "not-a-uuid"], ["add"], ["edit", "00000000-0000-0000-0000-000000000000"]]
+    )
     func usageErrors(arguments: [String]) async throws {
         try await withServerProcess { server in
             try await server.register("alice", "correct-horse-1")
@@ -144,7 +147,11 @@ struct CommandLineTests {
     @Test("the session cache is 0600 in a 0700 folder, and --server beats NOTES_SERVER")
     func cacheModesAndServerChoice() async throws {
         try await withServerProcess { server in
-            let run = try await server.notes(["--server", server.url, "register", "--username", "alice", "--password-stdin"], stdin: "correct-horse-1", environment: ["NOTES_SERVER": "http://127.0.0.1:1"])
+            let run = try await server.notes(
+                ["--server", server.url, "register", "--username", "alice", "--password-stdin"],
+                stdin: "correct-horse-1",
+                environment: ["NOTES_SERVER": "http://127.0.0.1:1"]
+            )
             #expect(run.status == 0, "\(run)")
             let fileMode = try FileManager.default.attributesOfItem(atPath: server.sessionPath)[.posixPermissions] as? NSNumber
             let folderMode = try FileManager.default.attributesOfItem(atPath: server.configDirectory)[.posixPermissions] as? NSNumber

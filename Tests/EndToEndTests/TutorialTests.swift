@@ -18,7 +18,9 @@ struct TutorialTests {
             // 2. The token, decoded but not verified.
             let token = try await server.notes(["token"])
             #expect(token.status == 0, "\(token)")
-            for part in ["NOT verified", "Header", "\"alg\"", "\"kid\"", "Payload", "\"sub\"", "\"name\"", "alice", "iat", "exp", "Signature", "Time left"] {
+            for part in [
+                "NOT verified", "Header", "\"alg\"", "\"kid\"", "Payload", "\"sub\"", "\"name\"", "alice", "iat", "exp", "Signature", "Time left",
+            ] {
                 #expect(token.stdout.contains(part), "notes token lacks \(part)")
             }
 

@@ -25,7 +25,9 @@ struct APITests {
             try await server.registerAndLogin(api)
             var created: [Note] = []
             for index in 0..<5 {
-                created.append(try await api.createNote(NoteInput(title: "note \(index)", body: "c++ & more \(index)", tags: index % 2 == 0 ? ["even"] : [])))
+                created.append(
+                    try await api.createNote(NoteInput(title: "note \(index)", body: "c++ & more \(index)", tags: index % 2 == 0 ? ["even"] : []))
+                )
             }
             let fetched = try await api.note(id: created[0].id)
             #expect(fetched == created[0])

@@ -27,8 +27,12 @@ struct SessionCacheTests {
     @Test("a session's description never shows its tokens")
     func descriptionRedactsTokens() {
         let session = Session(
-            server: "http://x", username: "u", accessToken: "SECRET-ACCESS", refreshToken: "SECRET-REFRESH",
-            accessTokenExpiresAt: Date(), refreshTokenExpiresAt: Date()
+            server: "http://x",
+            username: "u",
+            accessToken: "SECRET-ACCESS",
+            refreshToken: "SECRET-REFRESH",
+            accessTokenExpiresAt: Date(),
+            refreshTokenExpiresAt: Date()
         )
         #expect(!"\(session)".contains("SECRET"))
     }
@@ -39,8 +43,12 @@ struct SessionCacheTests {
         let store = SessionStore(directory: directory)
         #expect(try await store.load() == nil)
         let session = Session(
-            server: "http://127.0.0.1:1", username: "u", accessToken: "a", refreshToken: "r",
-            accessTokenExpiresAt: Date(timeIntervalSince1970: 1_000), refreshTokenExpiresAt: Date(timeIntervalSince1970: 2_000)
+            server: "http://127.0.0.1:1",
+            username: "u",
+            accessToken: "a",
+            refreshToken: "r",
+            accessTokenExpiresAt: Date(timeIntervalSince1970: 1_000),
+            refreshTokenExpiresAt: Date(timeIntervalSince1970: 2_000)
         )
         try await store.save(session)
         #expect(try await store.load() == session)
@@ -74,11 +82,13 @@ struct SessionCacheTests {
         releaseContinuation.yield()
         try await first.value
         try await second.value
-        #expect(order.all.map { "\(($0))" } == [
-            "\(NotesAPIEvent.request(method: "first", path: "in"))",
-            "\(NotesAPIEvent.request(method: "first", path: "out"))",
-            "\(NotesAPIEvent.request(method: "second", path: "in"))",
-        ])
+        #expect(
+            order.all.map { "\(($0))" } == [
+                "\(NotesAPIEvent.request(method: "first", path: "in"))",
+                "\(NotesAPIEvent.request(method: "first", path: "out"))",
+                "\(NotesAPIEvent.request(method: "second", path: "in"))",
+            ]
+        )
     }
 
     @Test("an unreachable server leaves the session untouched and says so")
