@@ -45,6 +45,7 @@ struct ErrorMiddleware: RouterMiddleware {
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
         let requestID = context.id
+        context.logger.trace("request received", metadata: ["method": .string(request.method.rawValue), "path": .string(request.uri.path)])
         var response: Response
         do {
             response = try await next(request, context)
