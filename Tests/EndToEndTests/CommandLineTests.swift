@@ -85,7 +85,9 @@ struct CommandLineTests {
 
     @Test(
         "usage errors exit 64",
-        arguments: [["list", "--limit", "0"], ["frobnicate"], ["show", "not-a-uuid"], ["add"], ["edit", "00000000-0000-0000-0000-000000000000"]]
+        arguments: [
+            [], ["list", "--limit", "0"], ["frobnicate"], ["show", "not-a-uuid"], ["add"], ["edit", "00000000-0000-0000-0000-000000000000"],
+        ]
     )
     func usageErrors(arguments: [String]) async throws {
         try await withServerProcess { server in
