@@ -4,39 +4,28 @@
 # exits, Ctrl-D, quit, or a signal. Everything lives in ./demo-data (git-ignored).
 #
 #   bash scripts/demo.sh            (what `make demo` runs)
-#   NOTES_DEMO_TTL=30s bash scripts/demo.sh
+#   NOTES_DEMO_TTL=10s NOTES_DEMO_PORT=9090 bash scripts/demo.sh
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 DEMO_DIR=${NOTES_DEMO_DIR:-$ROOT/demo-data}
-TTL=${NOTES_DEMO_TTL:-60s}
+TTL=${NOTES_DEMO_TTL:-30s}
+PORT=${NOTES_DEMO_PORT:-8080}
 LOG=$DEMO_DIR/server.log
 
 say() { printf '%s\n' "$*" >&2; }
 die() { say "demo: $*"; exit 1; }
 
-# 1. What is missing.
-command -v swift >/dev/null 2>&1 || die "a Swift 6 toolchain is needed: https://www.swift.org/install/"
-need_packages=()
-[ -e /usr/include/readline/readline.h ] || need_packages+=(libreadline-dev)
-[ -e /usr/include/sqlite3.h ] || need_packages+=(libsqlite3-dev)
-if [ ${#need_packages[@]} -gt 0 ]; then
-    if command -v apt-get >/dev/null 2>&1; then
-        say "demo: installing ${need_packages[*]}"
-        if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-        $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need_packages[@]}"
-    else
-        die "please install the development files of: ${need_packages[*]}"
-    fi
-fi
+# 1. What is missing (system packages via apt-get, only when absent).
+"$ROOT/scripts/install-deps.sh"
 
 # 2. Build (both executables; the first build takes a while).
 say "demo: building (swift build)…"
 swift build >&2
 BIN=$(swift build --show-bin-path)
 
-# 3. Start the server on a free port, in its own session so that Ctrl-C in the REPL
+# 3. Start the server on $PORT (the README's curl tutorial talks to it there), in its own session so that Ctrl-C in the REPL
 #    (which clears the line) never reaches it.
 mkdir -p "$DEMO_DIR"
 : >"$LOG"
@@ -44,7 +33,7 @@ OUT=$DEMO_DIR/server.out
 : >"$OUT"
 SETSID=""
 command -v setsid >/dev/null 2>&1 && SETSID="setsid"
-$SETSID "$BIN/notes-server" --port 0 --data-dir "$DEMO_DIR/data" --seed Seeds/demo.json \
+$SETSID "$BIN/notes-server" --port "$PORT" --data-dir "$DEMO_DIR/data" --seed Seeds/demo.json \
     --access-token-ttl "$TTL" >"$OUT" 2>"$LOG" </dev/null &
 SERVER_PID=$!
 stop_server() {

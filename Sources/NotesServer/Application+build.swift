@@ -72,8 +72,12 @@ func buildRouter(
     hooks: ServerHooks
 ) throws -> Router<AppRequestContext> {
     let accessTokens = AccessTokens(
-        key: key, issuer: configuration.issuer, audience: configuration.audience,
-        ttl: configuration.accessTokenTTL, clockTolerance: configuration.clockTolerance, now: hooks.now
+        key: key,
+        issuer: configuration.issuer,
+        audience: configuration.audience,
+        ttl: configuration.accessTokenTTL,
+        clockTolerance: configuration.clockTolerance,
+        now: hooks.now
     )
     let refreshTokens = RefreshTokens(sessions: storage.sessions, ttl: configuration.refreshTokenTTL, now: hooks.now)
 
@@ -84,8 +88,12 @@ func buildRouter(
 
     WellKnownController(ping: storage.ping, publicJWK: key.publicJWK, openAPI: try OpenAPIDocument.load()).addRoutes(to: router)
     AuthController(
-        users: storage.users, hasher: hasher, throttle: LoginThrottle(now: hooks.now),
-        accessTokens: accessTokens, refreshTokens: refreshTokens, now: hooks.now
+        users: storage.users,
+        hasher: hasher,
+        throttle: LoginThrottle(now: hooks.now),
+        accessTokens: accessTokens,
+        refreshTokens: refreshTokens,
+        now: hooks.now
     ).addRoutes(to: router.group("auth"))
 
     let protected = router.group()

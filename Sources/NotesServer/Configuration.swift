@@ -1,6 +1,5 @@
-public import Logging
-
 import Foundation
+public import Logging
 
 /// The signing algorithms the server can be configured with. Only the configured one is
 /// ever accepted on incoming tokens.

@@ -44,8 +44,11 @@ struct Seeder {
             }
             if try await users.find(username: user.username) != nil { continue }
             let account = UserAccount(
-                id: UUID(), username: user.username, passwordHash: try await hasher.hash(user.password),
-                admin: user.admin ?? false, createdAt: now()
+                id: UUID(),
+                username: user.username,
+                passwordHash: try await hasher.hash(user.password),
+                admin: user.admin ?? false,
+                createdAt: now()
             )
             do {
                 try await users.create(account)
@@ -67,11 +70,23 @@ struct Seeder {
             // Seeded notes keep the file's order: the first listed is the oldest.
             let created = Date(millisecondsSince1970: now().millisecondsSince1970 + Int64(index))
             _ = try await notes.create(
-                StoredNote(id: UUID(), ownerID: owner.id, title: note.title, body: body, tags: tags, createdAt: created, updatedAt: created, version: 1)
+                StoredNote(
+                    id: UUID(),
+                    ownerID: owner.id,
+                    title: note.title,
+                    body: body,
+                    tags: tags,
+                    createdAt: created,
+                    updatedAt: created,
+                    version: 1
+                )
             )
             createdNotes += 1
         }
-        logger.info("seeds loaded", metadata: ["file": .string(path), "new_users": .stringConvertible(createdUsers), "new_notes": .stringConvertible(createdNotes)])
+        logger.info(
+            "seeds loaded",
+            metadata: ["file": .string(path), "new_users": .stringConvertible(createdUsers), "new_notes": .stringConvertible(createdNotes)]
+        )
     }
 
     static func describe(_ error: any Error) -> String {

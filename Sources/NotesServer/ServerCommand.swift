@@ -1,7 +1,7 @@
 public import ArgumentParser
 public import Foundation
-import Logging
 import Hummingbird
+import Logging
 
 /// `notes-server`: runs `serve` by default.
 public struct NotesServerCommand: AsyncParsableCommand {
@@ -21,7 +21,8 @@ public struct ServeCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Start the server.",
-        discussion: "Every option also reads NOTES_<OPTION> from the environment (--access-token-ttl <- NOTES_ACCESS_TOKEN_TTL); a flag beats the variable."
+        discussion:
+            "Every option also reads NOTES_<OPTION> from the environment (--access-token-ttl <- NOTES_ACCESS_TOKEN_TTL); a flag beats the variable."
     )
 
     @Option(help: "Bind address. (default: 127.0.0.1)") var hostname: String?
@@ -100,9 +101,13 @@ public struct ServeCommand: AsyncParsableCommand {
             Self.printError("notes-server: \(error.description)")
             throw ExitCode(78)  // EX_CONFIG
         }
+        // Keys, the database and its WAL hold secrets and hashes: nothing the server creates is
+        // readable by other users.
+        umask(0o077)
         let hooks = ServerHooks(onListening: { host, port in
+            let shown = host.contains(":") ? "[\(host)]" : host
             // stdout is block-buffered when redirected; FileHandle writes straight through.
-            FileHandle.standardOutput.write(Data("listening on http://\(host):\(port)\n".utf8))
+            FileHandle.standardOutput.write(Data("listening on http://\(shown):\(port)\n".utf8))
         })
         do {
             let app = try await buildApplication(configuration: config, hooks: hooks)

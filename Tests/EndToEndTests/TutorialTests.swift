@@ -2,7 +2,7 @@ import Foundation
 import NotesModels
 import Testing
 
-/// Every client step of the tutorial (docs/client-tutorial.md), in order, on the demo seeds.
+/// Every client step of the README tutorial (part 2), in order, on the demo seeds.
 @Suite("The client tutorial, step by step", .serialized)
 struct TutorialTests {
     @Test("log in, read the token, add and list, watch a refresh, log out, and see the old refresh token refused")

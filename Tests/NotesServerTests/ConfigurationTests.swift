@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NotesModels
 import Testing
+
 @testable import NotesServer
 
 @Suite("Configuration from flags, NOTES_* variables and defaults")
@@ -59,20 +60,23 @@ struct ConfigurationTests {
         #expect(flagWins.port == 7000 && flagWins.accessTokenTTL == 45)
     }
 
-    @Test("mistakes are one clear line each", arguments: [
-        (["--jwt-algorithm", "HS512"], "HS256, RS256, ES256, EdDSA"),
-        (["--jwt-algorithm", "HS256"], "--jwt-secret"),
-        (["--jwt-algorithm", "HS256", "--jwt-secret", "short"], "at least 32"),
-        (["--clock-tolerance", "6m"], "5m"),
-        (["--access-token-ttl", "soon"], "duration"),
-        (["--database-url", "postgres://u:p@localhost/db"], "PostgreSQL"),
-        (["--database-url", "sqlite://relative.sqlite"], "absolute path"),
-        (["--database-url", "mysql://x"], "sqlite:///"),
-        (["--port", "70000"], "--port"),
-        (["--bcrypt-cost", "2"], "--bcrypt-cost"),
-        (["--log-level", "loud"], "--log-level"),
-        (["--jwt-secret", "0123456789abcdef0123456789abcdef"], "only for HS256"),
-    ])
+    @Test(
+        "mistakes are one clear line each",
+        arguments: [
+            (["--jwt-algorithm", "HS512"], "HS256, RS256, ES256, EdDSA"),
+            (["--jwt-algorithm", "HS256"], "--jwt-secret"),
+            (["--jwt-algorithm", "HS256", "--jwt-secret", "short"], "at least 32"),
+            (["--clock-tolerance", "6m"], "5m"),
+            (["--access-token-ttl", "soon"], "duration"),
+            (["--database-url", "postgres://u:p@localhost/db"], "PostgreSQL"),
+            (["--database-url", "sqlite://relative.sqlite"], "absolute path"),
+            (["--database-url", "mysql://x"], "sqlite:///"),
+            (["--port", "70000"], "--port"),
+            (["--bcrypt-cost", "2"], "--bcrypt-cost"),
+            (["--log-level", "loud"], "--log-level"),
+            (["--jwt-secret", "0123456789abcdef0123456789abcdef"], "only for HS256"),
+        ]
+    )
     func mistakes(arguments: [String], hint: String) {
         let message = failure(arguments)
         #expect(message?.contains(hint) == true, "\(arguments): \(message ?? "accepted")")

@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NotesModels
 import Testing
+
 @testable import NotesServer
 
 /// A note repository that fails like a broken disk would.
@@ -14,7 +15,9 @@ struct BrokenNotes: NoteRepository {
     func create(_ note: StoredNote) async throws -> StoredNote { throw Failure() }
     func find(id: UUID, ownerID: UUID) async throws -> StoredNote? { throw Failure() }
     func list(ownerID: UUID, query: NoteQuery) async throws -> [StoredNote] { throw Failure() }
-    func update(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, changes: NoteChanges, at date: Date) async throws -> StoredNote { throw Failure() }
+    func update(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, changes: NoteChanges, at date: Date) async throws -> StoredNote {
+        throw Failure()
+    }
     func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?) async throws { throw Failure() }
     func exists(ownerID: UUID, title: String) async throws -> Bool { throw Failure() }
 }
@@ -31,10 +34,13 @@ struct ErrorShapeTests {
         }
     }
 
-    @Test("a known path with another method is 405 with Allow", arguments: [
-        ("/notes", HTTPRequest.Method.delete, "GET, POST"), ("/auth/login", .get, "POST"), ("/health", .post, "GET"),
-        ("/notes/\(UUID())", .post, "DELETE, GET, PATCH, PUT"),
-    ])
+    @Test(
+        "a known path with another method is 405 with Allow",
+        arguments: [
+            ("/notes", HTTPRequest.Method.delete, "GET, POST"), ("/auth/login", .get, "POST"), ("/health", .post, "GET"),
+            ("/notes/\(UUID())", .post, "DELETE, GET, PATCH, PUT"),
+        ]
+    )
     func methodNotAllowed(path: String, method: HTTPRequest.Method, allow: String) async throws {
         try await withApp { client in
             let response = try await client.execute(uri: path, method: method)

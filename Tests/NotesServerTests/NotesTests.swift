@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NotesModels
 import Testing
+
 @testable import NotesServer
 
 @Suite("Notes CRUD, isolation and ETags")
@@ -34,7 +35,12 @@ struct NotesTests {
     func defaultsAndExactText() async throws {
         try await withApp { client in
             let token = try await client.signUp("alice")
-            let bare = try await client.execute(uri: "/notes", method: .post, headers: jsonHeaders(token), body: ByteBuffer(string: #"{"title":"Only a title"}"#))
+            let bare = try await client.execute(
+                uri: "/notes",
+                method: .post,
+                headers: jsonHeaders(token),
+                body: ByteBuffer(string: #"{"title":"Only a title"}"#)
+            )
             let note: Note = try bare.decode()
             #expect(note.body == "" && note.tags == [])
             let tricky = "  Ünïcödé 🧪 e\u{301} \"quotes\" \\ <tag> \t tab\nnew line  "
@@ -51,7 +57,10 @@ struct NotesTests {
             let token = try await client.signUp("alice")
             let note = try await client.createNote(token, title: "T", body: "B", tags: ["x"])
             let put = try await client.execute(
-                uri: "/notes/\(note.id)", method: .put, headers: jsonHeaders(token), body: jsonBody(NoteInput(title: "T2"))
+                uri: "/notes/\(note.id)",
+                method: .put,
+                headers: jsonHeaders(token),
+                body: jsonBody(NoteInput(title: "T2"))
             )
             #expect(put.status == .ok)
             let replaced: Note = try put.decode()
@@ -59,11 +68,19 @@ struct NotesTests {
             #expect(put.headers[.eTag] == "\"2\"")
             #expect(replaced.createdAt == note.createdAt)
             let patch = try await client.execute(
-                uri: "/notes/\(note.id)", method: .patch, headers: jsonHeaders(token), body: jsonBody(NotePatch(body: "new body"))
+                uri: "/notes/\(note.id)",
+                method: .patch,
+                headers: jsonHeaders(token),
+                body: jsonBody(NotePatch(body: "new body"))
             )
             let patched: Note = try patch.decode()
             #expect(patched.title == "T2" && patched.body == "new body" && patched.version == 3)
-            let empty = try await client.execute(uri: "/notes/\(note.id)", method: .patch, headers: jsonHeaders(token), body: ByteBuffer(string: "{}"))
+            let empty = try await client.execute(
+                uri: "/notes/\(note.id)",
+                method: .patch,
+                headers: jsonHeaders(token),
+                body: ByteBuffer(string: "{}")
+            )
             #expect(empty.status == .badRequest)
             #expect(empty.error?.name == "ValidationError")
         }
@@ -122,16 +139,27 @@ struct NotesTests {
             headers[.ifMatch] = "\"1\""
             let first = try await client.execute(uri: "/notes/\(note.id)", method: .patch, headers: headers, body: jsonBody(NotePatch(title: "v2")))
             #expect(first.status == .ok)
-            let stale = try await client.execute(uri: "/notes/\(note.id)", method: .patch, headers: headers, body: jsonBody(NotePatch(title: "lost update")))
+            let stale = try await client.execute(
+                uri: "/notes/\(note.id)",
+                method: .patch,
+                headers: headers,
+                body: jsonBody(NotePatch(title: "lost update"))
+            )
             #expect(stale.status == .preconditionFailed)
             #expect(stale.error?.name == "PreconditionFailedError")
             #expect(stale.headers[.eTag] == "\"2\"")
             let current: Note = try await client.get("/notes/\(note.id)", token: token).decode()
             #expect(current.title == "v2")
             headers[.ifMatch] = "\"7\", \"2\""
-            #expect(try await client.execute(uri: "/notes/\(note.id)", method: .put, headers: headers, body: jsonBody(NoteInput(title: "v3"))).status == .ok)
+            #expect(
+                try await client.execute(uri: "/notes/\(note.id)", method: .put, headers: headers, body: jsonBody(NoteInput(title: "v3"))).status
+                    == .ok
+            )
             headers[.ifMatch] = "W/\"3\""
-            #expect(try await client.execute(uri: "/notes/\(note.id)", method: .put, headers: headers, body: jsonBody(NoteInput(title: "weak"))).status == .preconditionFailed)
+            #expect(
+                try await client.execute(uri: "/notes/\(note.id)", method: .put, headers: headers, body: jsonBody(NoteInput(title: "weak"))).status
+                    == .preconditionFailed
+            )
             var deleteHeaders = bearer(token)
             deleteHeaders[.ifMatch] = "\"1\""
             #expect(try await client.execute(uri: "/notes/\(note.id)", method: .delete, headers: deleteHeaders).status == .preconditionFailed)

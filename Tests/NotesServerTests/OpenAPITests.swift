@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NotesModels
 import Testing
+
 @testable import NotesServer
 
 @Suite("The OpenAPI document")
@@ -16,7 +17,10 @@ struct OpenAPITests {
         var inPaths = false
         var current: String?
         for line in yaml.split(separator: "\n", omittingEmptySubsequences: false) {
-            if line.hasPrefix("paths:") { inPaths = true; continue }
+            if line.hasPrefix("paths:") {
+                inPaths = true
+                continue
+            }
             guard inPaths else { continue }
             if !line.isEmpty, !line.hasPrefix(" "), !line.hasPrefix("#") { break }
             if line.hasPrefix("  /"), !line.hasPrefix("   ") {
@@ -35,12 +39,17 @@ struct OpenAPITests {
         let config = try testConfiguration()
         let storage = try SQLiteDatabase.open(path: config.dataDirectory + "/notes.sqlite").storage
         let router = try buildRouter(
-            configuration: config, storage: storage, key: await SigningKey.hmac(secret: testSecret),
-            hasher: try await PasswordHasher(cost: 4), hooks: ServerHooks()
+            configuration: config,
+            storage: storage,
+            key: await SigningKey.hmac(secret: testSecret),
+            hasher: try await PasswordHasher(cost: 4),
+            hooks: ServerHooks()
         )
         var served: [String: Set<String>] = [:]
         for route in router.routes {
-            let path = "/" + route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
+            let path =
+                "/"
+                + route.path.description.split(separator: "/").map { $0.hasPrefix(":") ? "{\($0.dropFirst())}" : String($0) }.joined(separator: "/")
             served[path, default: []].insert(route.method.rawValue)
         }
         let yaml = String(buffer: try OpenAPIDocument.load())

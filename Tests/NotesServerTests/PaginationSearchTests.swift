@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NotesModels
 import Testing
+
 @testable import NotesServer
 
 @Suite("Listing: keyset pages, full-text search and tag filter")

@@ -6,11 +6,15 @@ import Logging
 import NIOCore
 import NotesModels
 import Testing
+
 @testable import NotesServer
 
 @Suite("Restarts, generated keys and seeds")
 struct PersistenceTests {
-    @Test("a restart on the same data dir keeps users, notes, refresh sessions and the generated key", arguments: [JWTAlgorithmName.rs256, .es256, .edDSA])
+    @Test(
+        "a restart on the same data dir keeps users, notes, refresh sessions and the generated key",
+        arguments: [JWTAlgorithmName.rs256, .es256, .edDSA]
+    )
     func restart(algorithm: JWTAlgorithmName) async throws {
         let config = try testConfiguration(algorithm)
         let (pair, note) = try await withApp(config) { client in
@@ -29,7 +33,7 @@ struct PersistenceTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: config.dataDirectory + "/keys") == keyFiles)
     }
 
-    @Test("the generated key file is 0600 in a 0700 folder and named by its kid")
+    @Test("the generated key file is 0600 in a 0700 folder and named by its kid; the database is 0600")
     func keyFileModes() async throws {
         let config = try testConfiguration(.rs256)
         try await withApp(config) { client in _ = try await client.get("/health") }
@@ -42,6 +46,8 @@ struct PersistenceTests {
         #expect(fileMode == 0o600)
         let kid = try await Forger.kept(config).kid
         #expect(file == kid + ".pem")
+        let databaseMode = try FileManager.default.attributesOfItem(atPath: config.dataDirectory + "/notes.sqlite")[.posixPermissions] as? Int
+        #expect(databaseMode == 0o600)
     }
 
     @Test("a configured PEM key is used as given and nothing is generated")

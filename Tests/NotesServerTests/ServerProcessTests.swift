@@ -36,10 +36,13 @@ struct ServerProcessTests {
         }
     }
 
-    @Test("bad configuration exits non-zero before binding, with one line on stderr", arguments: [
-        ["--jwt-algorithm", "HS999"], ["--jwt-algorithm", "HS256", "--jwt-secret", "short"], ["--clock-tolerance", "1h"],
-        ["--database-url", "postgres://u:p@127.0.0.1/db"], ["--jwt-private-key", "/nonexistent.pem"],
-    ])
+    @Test(
+        "bad configuration exits non-zero before binding, with one line on stderr",
+        arguments: [
+            ["--jwt-algorithm", "HS999"], ["--jwt-algorithm", "HS256", "--jwt-secret", "short"], ["--clock-tolerance", "1h"],
+            ["--database-url", "postgres://u:p@127.0.0.1/db"], ["--jwt-private-key", "/nonexistent.pem"],
+        ]
+    )
     func badConfiguration(arguments: [String]) async throws {
         let dataDir = try temporaryDirectory()
         let server = try ServerProcess(["--port", "0", "--data-dir", dataDir] + arguments)
@@ -60,8 +63,12 @@ struct ServerProcessTests {
         let base = try await server.baseURL()
         let jwks = try await Self.curl([base + "/.well-known/jwks.json"])
         #expect(jwks == #"{"keys":[]}"#, "HS256 from the flag wins over RS256 from the environment")
-        _ = try await Self.curl(["-H", "Content-Type: application/json", "-d", #"{"username":"alice","password":"correct-horse"}"#, base + "/auth/register"])
-        let pair = try await Self.curl(["-H", "Content-Type: application/json", "-d", #"{"username":"alice","password":"correct-horse"}"#, base + "/auth/login"])
+        _ = try await Self.curl([
+            "-H", "Content-Type: application/json", "-d", #"{"username":"alice","password":"correct-horse"}"#, base + "/auth/register",
+        ])
+        let pair = try await Self.curl([
+            "-H", "Content-Type: application/json", "-d", #"{"username":"alice","password":"correct-horse"}"#, base + "/auth/login",
+        ])
         let token = try NotesJSON.decoder().decode(TokenPair.self, from: Data(pair.utf8)).accessToken
         let payload = try jsonPart(token.split(separator: ".")[1])
         #expect(payload["iss"] as? String == "from-env")
@@ -75,18 +82,25 @@ struct ServerProcessTests {
         let password = "very-secret-password-42"
         let credentials = #"{"username":"alice","password":"\#(password)"}"#
         _ = try await Self.curl(["-H", "Content-Type: application/json", "-d", credentials, base + "/auth/register"])
-        _ = try await Self.curl(["-H", "Content-Type: application/json", "-d", #"{"username":"alice","password":"wrong-password-99"}"#, base + "/auth/login"])
+        _ = try await Self.curl([
+            "-H", "Content-Type: application/json", "-d", #"{"username":"alice","password":"wrong-password-99"}"#, base + "/auth/login",
+        ])
         let pairText = try await Self.curl(["-H", "Content-Type: application/json", "-d", credentials, base + "/auth/login"])
         let pair = try NotesJSON.decoder().decode(TokenPair.self, from: Data(pairText.utf8))
         _ = try await Self.curl(["-H", "Authorization: Bearer \(pair.accessToken)", base + "/notes"])
-        let refreshed = try await Self.curl(["-H", "Content-Type: application/json", "-d", #"{"refreshToken":"\#(pair.refreshToken)"}"#, base + "/auth/refresh"])
+        let refreshed = try await Self.curl([
+            "-H", "Content-Type: application/json", "-d", #"{"refreshToken":"\#(pair.refreshToken)"}"#, base + "/auth/refresh",
+        ])
         let second = try NotesJSON.decoder().decode(TokenPair.self, from: Data(refreshed.utf8))
         _ = try await Self.curl(["-H", "Authorization: Bearer \(pair.accessToken.dropLast(3))abc", base + "/me"])
         server.process.terminate()
         _ = try await server.exitStatus()
         let logs = server.stderr + server.stdout
         #expect(logs.contains("request"), "the requests were logged: \(logs)")
-        for secret in [password, "wrong-password-99", pair.accessToken, String(pair.accessToken.split(separator: ".")[2]), pair.refreshToken, second.refreshToken] {
+        for secret in [
+            password, "wrong-password-99", pair.accessToken, String(pair.accessToken.split(separator: ".")[2]), pair.refreshToken,
+            second.refreshToken,
+        ] {
             #expect(!logs.contains(secret), "a secret reached the log")
         }
     }
@@ -97,7 +111,10 @@ struct ServerProcessTests {
         let base = try await server.baseURL()
         // bcrypt at cost 14 keeps this request busy long enough to signal during it.
         let inFlight = Task {
-            try await Self.curl(["-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json", "-d", #"{"username":"slow","password":"correct-horse"}"#, base + "/auth/register"])
+            try await Self.curl([
+                "-o", "/dev/null", "-w", "%{http_code}", "-H", "Content-Type: application/json", "-d",
+                #"{"username":"slow","password":"correct-horse"}"#, base + "/auth/register",
+            ])
         }
         try await server.waitUntil("the request to arrive") { server.stderr.contains("path=/auth/register [NotesServer] request received") }
         kill(server.process.processIdentifier, SIGTERM)
@@ -176,4 +193,3 @@ struct ProcessFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
-

@@ -7,6 +7,7 @@ import Logging
 import NIOCore
 import NotesModels
 import Testing
+
 @testable import NotesServer
 
 @Suite("Access tokens: signing, verification and the jsonwebtoken error names")

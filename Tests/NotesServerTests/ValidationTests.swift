@@ -6,6 +6,7 @@ import Logging
 import NIOCore
 import NotesModels
 import Testing
+
 @testable import NotesServer
 
 @Suite("Every limit, at and past its edge, and bodies that are not what they should be")
@@ -105,12 +106,27 @@ struct ValidationTests {
     func shapes() async throws {
         try await withApp { client in
             let token = try await client.signUp("alice")
-            let missing = try await client.execute(uri: "/notes", method: .post, headers: jsonHeaders(token), body: ByteBuffer(string: #"{"body":"x"}"#))
+            let missing = try await client.execute(
+                uri: "/notes",
+                method: .post,
+                headers: jsonHeaders(token),
+                body: ByteBuffer(string: #"{"body":"x"}"#)
+            )
             #expect(missing.status == .badRequest)
             #expect(missing.error?.details == ["title": "is required"])
-            let mistyped = try await client.execute(uri: "/notes", method: .post, headers: jsonHeaders(token), body: ByteBuffer(string: #"{"title":5}"#))
+            let mistyped = try await client.execute(
+                uri: "/notes",
+                method: .post,
+                headers: jsonHeaders(token),
+                body: ByteBuffer(string: #"{"title":5}"#)
+            )
             #expect(mistyped.error?.details == ["title": "must be a string"])
-            let tagType = try await client.execute(uri: "/notes", method: .post, headers: jsonHeaders(token), body: ByteBuffer(string: #"{"title":"t","tags":[1]}"#))
+            let tagType = try await client.execute(
+                uri: "/notes",
+                method: .post,
+                headers: jsonHeaders(token),
+                body: ByteBuffer(string: #"{"title":"t","tags":[1]}"#)
+            )
             #expect(tagType.error?.details?["tags.0"] != nil)
         }
     }
@@ -130,7 +146,12 @@ struct ValidationTests {
         try await withApp { client in
             var headers: HTTPFields = [:]
             if let contentType { headers[.contentType] = contentType }
-            let response = try await client.execute(uri: "/auth/register", method: .post, headers: headers, body: ByteBuffer(string: #"{"username":"abc","password":"long-enough"}"#))
+            let response = try await client.execute(
+                uri: "/auth/register",
+                method: .post,
+                headers: headers,
+                body: ByteBuffer(string: #"{"username":"abc","password":"long-enough"}"#)
+            )
             #expect(response.status == .unsupportedMediaType)
             #expect(response.error?.name == "UnsupportedMediaTypeError")
         }
@@ -140,7 +161,9 @@ struct ValidationTests {
     func charset() async throws {
         try await withApp { client in
             let response = try await client.execute(
-                uri: "/auth/register", method: .post, headers: [.contentType: "Application/JSON; charset=utf-8"],
+                uri: "/auth/register",
+                method: .post,
+                headers: [.contentType: "Application/JSON; charset=utf-8"],
                 body: ByteBuffer(string: #"{"username":"abc","password":"long-enough"}"#)
             )
             #expect(response.status == .created)
@@ -152,7 +175,12 @@ struct ValidationTests {
         try await withApp { client in
             let token = try await client.signUp("alice")
             let big = String(repeating: "x", count: 1_048_577)
-            let response = try await client.execute(uri: "/notes", method: .post, headers: jsonHeaders(token), body: ByteBuffer(string: #"{"title":"t","body":"\#(big)"}"#))
+            let response = try await client.execute(
+                uri: "/notes",
+                method: .post,
+                headers: jsonHeaders(token),
+                body: ByteBuffer(string: #"{"title":"t","body":"\#(big)"}"#)
+            )
             #expect(response.status == .contentTooLarge)
             #expect(response.error?.name == "PayloadTooLargeError")
         }

@@ -60,10 +60,18 @@ struct SigningKey: Sendable {
             await keys.add(rsa: key, digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
             let (modulus, exponent) = try publicKey.getKeyPrimitives()
             let jwk = JWK.rsa(
-                .rs256, identifier: JWKIdentifier(string: kid),
-                modulus: modulus.base64URLEncoded, exponent: exponent.base64URLEncoded
+                .rs256,
+                identifier: JWKIdentifier(string: kid),
+                modulus: modulus.base64URLEncoded,
+                exponent: exponent.base64URLEncoded
             )
-            return SigningKey(algorithm: algorithm, kid: kid, keys: keys, publicJWK: jwk, derivationMaterial: SymmetricKey(data: key.derRepresentation))
+            return SigningKey(
+                algorithm: algorithm,
+                kid: kid,
+                keys: keys,
+                publicJWK: jwk,
+                derivationMaterial: SymmetricKey(data: key.derRepresentation)
+            )
         case .es256:
             let key = try ES256PrivateKey(pem: pem)
             let publicPEM = key.publicKey.pemRepresentation
@@ -71,14 +79,26 @@ struct SigningKey: Sendable {
             await keys.add(ecdsa: key, kid: JWKIdentifier(string: kid))
             guard let parameters = key.publicKey.parameters else { throw ConfigurationError("ES256 key has no public parameters") }
             let jwk = JWK.ecdsa(.es256, identifier: JWKIdentifier(string: kid), x: parameters.x, y: parameters.y, curve: .p256)
-            return SigningKey(algorithm: algorithm, kid: kid, keys: keys, publicJWK: jwk, derivationMaterial: SymmetricKey(data: Data(key.pemRepresentation.utf8)))
+            return SigningKey(
+                algorithm: algorithm,
+                kid: kid,
+                keys: keys,
+                publicJWK: jwk,
+                derivationMaterial: SymmetricKey(data: Data(key.pemRepresentation.utf8))
+            )
         case .edDSA:
             let key = try EdDSA.PrivateKey(pem: pem)
             let publicRaw = key.publicKey.rawRepresentation
             let kid = kidFor(algorithm, publicBytes: publicRaw)
             await keys.add(eddsa: key, kid: JWKIdentifier(string: kid))
             let jwk = JWK.octetKeyPair(.eddsa, identifier: JWKIdentifier(string: kid), x: publicRaw.base64URLEncoded, y: nil, curve: .ed25519)
-            return SigningKey(algorithm: algorithm, kid: kid, keys: keys, publicJWK: jwk, derivationMaterial: SymmetricKey(data: key.rawRepresentation))
+            return SigningKey(
+                algorithm: algorithm,
+                kid: kid,
+                keys: keys,
+                publicJWK: jwk,
+                derivationMaterial: SymmetricKey(data: key.rawRepresentation)
+            )
         case .hs256:
             throw ConfigurationError("HS256 has no private key file; use --jwt-secret")
         }
@@ -122,7 +142,9 @@ struct SigningKey: Sendable {
         if let path = existing.first {
             guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? await asymmetric(configuration.jwtAlgorithm, pem: pem)
             else {
-                throw ConfigurationError("the kept signing key \(path) cannot be read; restore it, or move it away to generate a new one (tokens signed with it stop working)")
+                throw ConfigurationError(
+                    "the kept signing key \(path) cannot be read; restore it, or move it away to generate a new one (tokens signed with it stop working)"
+                )
             }
             logger.info("using kept signing key", metadata: ["kid": .string(key.kid), "algorithm": .string(key.algorithm.rawValue)])
             return key
@@ -135,7 +157,10 @@ struct SigningKey: Sendable {
             try? fileManager.removeItem(atPath: temporary)
             throw ConfigurationError("cannot write the generated signing key to \(directory); check --data-dir permissions")
         }
-        logger.notice("generated a new signing key", metadata: ["kid": .string(key.kid), "algorithm": .string(key.algorithm.rawValue), "path": .string(path)])
+        logger.notice(
+            "generated a new signing key",
+            metadata: ["kid": .string(key.kid), "algorithm": .string(key.algorithm.rawValue), "path": .string(path)]
+        )
         return key
     }
 

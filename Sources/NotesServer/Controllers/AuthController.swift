@@ -27,8 +27,11 @@ struct AuthController: Sendable {
         problems["password"] = Validate.password(credentials.password)
         guard problems.isEmpty else { throw APIError.validation(problems) }
         let account = UserAccount(
-            id: UUID(), username: credentials.username,
-            passwordHash: try await hasher.hash(credentials.password), admin: false, createdAt: now()
+            id: UUID(),
+            username: credentials.username,
+            passwordHash: try await hasher.hash(credentials.password),
+            admin: false,
+            createdAt: now()
         )
         do {
             try await users.create(account)

@@ -24,7 +24,11 @@ struct NotesController: Sendable {
         var problems: [String: String] = [:]
         var query = NoteQuery(limit: NotesLimits.defaultPageSize)
         if let text = params["limit"] {
-            if let limit = Int(text), NotesLimits.pageSize.contains(limit) { query.limit = limit } else { problems["limit"] = "must be a whole number from 1 to 100" }
+            if let limit = Int(text), NotesLimits.pageSize.contains(limit) {
+                query.limit = limit
+            } else {
+                problems["limit"] = "must be a whole number from 1 to 100"
+            }
         }
         if let text = params["cursor"] {
             if let position = cursors.decode(String(text)) { query.after = position } else { problems["cursor"] = "was not issued by this server" }
@@ -64,8 +68,13 @@ struct NotesController: Sendable {
         try Self.check(title: input.title, body: body, tags: tags)
         let date = now()
         let note = StoredNote(
-            id: UUID(), ownerID: context.user.id, title: input.title, body: body, tags: tags,
-            createdAt: Date(millisecondsSince1970: date.millisecondsSince1970), updatedAt: Date(millisecondsSince1970: date.millisecondsSince1970),
+            id: UUID(),
+            ownerID: context.user.id,
+            title: input.title,
+            body: body,
+            tags: tags,
+            createdAt: Date(millisecondsSince1970: date.millisecondsSince1970),
+            updatedAt: Date(millisecondsSince1970: date.millisecondsSince1970),
             version: 1
         )
         let stored = try await notes.create(note)
@@ -112,7 +121,11 @@ struct NotesController: Sendable {
     private func apply(_ changes: NoteChanges, id: UUID, request: Request, context: AuthenticatedContext) async throws -> Response {
         do {
             let updated = try await notes.update(
-                id: id, ownerID: context.user.id, allowedVersions: Self.allowedVersions(request), changes: changes, at: now()
+                id: id,
+                ownerID: context.user.id,
+                allowedVersions: Self.allowedVersions(request),
+                changes: changes,
+                at: now()
             )
             let wire = Note(updated)
             var response = try wire.response(from: request, context: context)
@@ -187,8 +200,13 @@ struct ETagList {
 extension Note {
     init(_ note: StoredNote) {
         self.init(
-            id: note.id, title: note.title, body: note.body, tags: note.tags,
-            createdAt: note.createdAt, updatedAt: note.updatedAt, version: note.version
+            id: note.id,
+            title: note.title,
+            body: note.body,
+            tags: note.tags,
+            createdAt: note.createdAt,
+            updatedAt: note.updatedAt,
+            version: note.version
         )
     }
 }

@@ -8,6 +8,7 @@ import NIOCore
 import NotesModels
 import Synchronization
 import Testing
+
 @testable import NotesServer
 
 /// A clock tests move by hand, for token, session and throttle expiry without waiting.
@@ -91,7 +92,10 @@ extension TestClientProtocol {
     @discardableResult
     func register(_ username: String, _ password: String = "correct-horse") async throws -> User {
         let response = try await execute(
-            uri: "/auth/register", method: .post, headers: jsonHeaders(), body: jsonBody(Credentials(username: username, password: password))
+            uri: "/auth/register",
+            method: .post,
+            headers: jsonHeaders(),
+            body: jsonBody(Credentials(username: username, password: password))
         )
         #expect(response.status == .created, "register \(username): \(response.text)")
         return try response.decode()
@@ -104,7 +108,12 @@ extension TestClientProtocol {
     }
 
     func loginResponse(_ username: String, _ password: String) async throws -> TestResponse {
-        try await execute(uri: "/auth/login", method: .post, headers: jsonHeaders(), body: jsonBody(Credentials(username: username, password: password)))
+        try await execute(
+            uri: "/auth/login",
+            method: .post,
+            headers: jsonHeaders(),
+            body: jsonBody(Credentials(username: username, password: password))
+        )
     }
 
     /// Registers and logs in; returns the access token.
@@ -158,16 +167,25 @@ extension AccessClaims {
     /// Valid claims for `user`, now; tests then break one thing.
     static func valid(for user: User, now: Date = Date(), ttl: TimeInterval = 900) -> AccessClaims {
         AccessClaims(
-            sub: .init(value: user.id.uuidString), name: user.username, admin: user.admin,
-            iss: .init(value: "notes-server"), aud: .init(value: ["notes-client"]),
-            iat: .init(value: now), exp: .init(value: now.addingTimeInterval(ttl)), nbf: nil, jti: .init(value: UUID().uuidString)
+            sub: .init(value: user.id.uuidString),
+            name: user.username,
+            admin: user.admin,
+            iss: .init(value: "notes-server"),
+            aud: .init(value: ["notes-client"]),
+            iat: .init(value: now),
+            exp: .init(value: now.addingTimeInterval(ttl)),
+            nbf: nil,
+            jti: .init(value: UUID().uuidString)
         )
     }
 }
 
 /// Base64url without padding, for hand-made tokens.
 func b64url(_ data: Data) -> String {
-    data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    data.base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(
+        of: "=",
+        with: ""
+    )
 }
 
 func b64url(_ text: String) -> String { b64url(Data(text.utf8)) }

@@ -15,6 +15,11 @@ struct SQLiteDatabase: Sendable {
     static func open(path: String) throws -> SQLiteDatabase {
         let directory = (path as NSString).deletingLastPathComponent
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // Created 0600 before SQLite opens it, so the WAL and shared-memory files, which SQLite
+        // gives the database file's mode, are private too.
+        if !FileManager.default.fileExists(atPath: path) {
+            _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
         configuration.busyMode = .timeout(10)

@@ -33,8 +33,14 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
     var note: StoredNote? {
         guard let uuid = UUID(uuidString: id), let owner = UUID(uuidString: ownerID) else { return nil }
         return StoredNote(
-            id: uuid, ownerID: owner, title: title, body: body, tags: tags,
-            createdAt: Date(millisecondsSince1970: createdAtMs), updatedAt: Date(millisecondsSince1970: updatedAtMs), version: version
+            id: uuid,
+            ownerID: owner,
+            title: title,
+            body: body,
+            tags: tags,
+            createdAt: Date(millisecondsSince1970: createdAtMs),
+            updatedAt: Date(millisecondsSince1970: updatedAtMs),
+            version: version
         )
     }
 }

@@ -25,8 +25,11 @@ struct SQLiteSessionRepository: SessionRepository {
     func createFamily(id: UUID, userID: UUID, tokenHash: String, createdAt: Date, expiresAt: Date) async throws {
         try await writer.write { db in
             try SessionFamilyRow(
-                id: id.uuidString, userID: userID.uuidString,
-                createdAtMs: createdAt.millisecondsSince1970, expiresAtMs: expiresAt.millisecondsSince1970, revokedAtMs: nil
+                id: id.uuidString,
+                userID: userID.uuidString,
+                createdAtMs: createdAt.millisecondsSince1970,
+                expiresAtMs: expiresAt.millisecondsSince1970,
+                revokedAtMs: nil
             ).insert(db)
             try RefreshTokenRow(tokenHash: tokenHash, familyID: id.uuidString, issuedAtMs: createdAt.millisecondsSince1970, spentAtMs: nil)
                 .insert(db)

@@ -25,7 +25,13 @@ struct UserRow: Codable, FetchableRecord, PersistableRecord {
 
     var account: UserAccount? {
         guard let uuid = UUID(uuidString: id) else { return nil }
-        return UserAccount(id: uuid, username: username, passwordHash: passwordHash, admin: admin, createdAt: Date(millisecondsSince1970: createdAtMs))
+        return UserAccount(
+            id: uuid,
+            username: username,
+            passwordHash: passwordHash,
+            admin: admin,
+            createdAt: Date(millisecondsSince1970: createdAtMs)
+        )
     }
 }
 
