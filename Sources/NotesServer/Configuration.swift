@@ -46,6 +46,9 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
+    /// The longest token lifetime: ten years.
+    public static let maxTTL = 3_650 * 86_400
+
     /// The most leeway `--clock-tolerance` may give.
     public static let maxClockTolerance = 5 * 60
 
@@ -55,8 +58,12 @@ public struct ServerConfiguration: Sendable {
             throw ConfigurationError("--port must be between 0 and 65535 (0 picks a free port), got \(port)")
         }
         guard !hostname.isEmpty else { throw ConfigurationError("--hostname must not be empty") }
-        guard accessTokenTTL > 0 else { throw ConfigurationError("--access-token-ttl must be positive, like 15m") }
-        guard refreshTokenTTL > 0 else { throw ConfigurationError("--refresh-token-ttl must be positive, like 30d") }
+        guard (1...Self.maxTTL).contains(accessTokenTTL) else {
+            throw ConfigurationError("--access-token-ttl must be between 1s and 3650d, like 15m")
+        }
+        guard (1...Self.maxTTL).contains(refreshTokenTTL) else {
+            throw ConfigurationError("--refresh-token-ttl must be between 1s and 3650d, like 30d")
+        }
         guard (0...Self.maxClockTolerance).contains(clockTolerance) else {
             throw ConfigurationError("--clock-tolerance must be between 0s and 5m, got \(clockTolerance)s")
         }

@@ -100,6 +100,13 @@ public struct APIError: Error, Sendable {
         "request body must be JSON, sent with Content-Type: application/json"
     )
 
+    /// Too much password hashing queued: try again shortly.
+    static func busy(retryAfter seconds: Int) -> APIError {
+        var e = APIError(.tooManyRequests, .tooManyRequests, "the server is busy checking passwords; try again in \(seconds)s")
+        e.headers = [.retryAfter: String(seconds)]
+        return e
+    }
+
     static func tooManyRequests(retryAfter seconds: Int) -> APIError {
         var e = APIError(.tooManyRequests, .tooManyRequests, "too many failed logins for this username; try again in \(seconds)s")
         e.headers = [.retryAfter: String(seconds)]

@@ -162,11 +162,12 @@ struct TokenTests {
             let user = try await client.register("alice")
             let kid = await Forger.hs256().kid
             let header = b64url(#"{"alg":"none","typ":"JWT","kid":"\#(kid)"}"#)
-            let claims = try NotesJSON.encoder().encode(AccessClaims.valid(for: user))
+            let claims = try claimsJSON(AccessClaims.valid(for: user))
             for token in ["\(header).\(b64url(claims)).", "\(header).\(b64url(claims))"] {
                 let response = try await client.get("/me", token: token)
                 #expect(response.status == .unauthorized)
                 #expect(response.error?.name == "JsonWebTokenError")
+                #expect(response.error?.message == "invalid algorithm")
             }
         }
     }

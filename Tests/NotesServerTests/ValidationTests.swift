@@ -35,6 +35,7 @@ struct ValidationTests {
         let cases: [(String, Bool)] = [
             (String(repeating: "p", count: 8), true), (String(repeating: "p", count: 72), true), (String(repeating: "é", count: 36), true),
             (String(repeating: "p", count: 7), false), (String(repeating: "p", count: 73), false), (String(repeating: "é", count: 37), false),
+            ("abc\u{0}defghij", false), (String(repeating: "\u{0}", count: 8), false),
         ]
         try await withApp { client in
             for (index, (password, ok)) in cases.enumerated() {
@@ -137,7 +138,7 @@ struct ValidationTests {
             let response = try await client.execute(uri: "/auth/login", method: .post, headers: jsonHeaders(), body: ByteBuffer(string: body))
             #expect(response.status == .badRequest)
             #expect(response.error?.name == "ValidationError")
-            #expect(response.error?.details?["body"] != nil)
+            #expect(response.error?.details?["request"] != nil)
         }
     }
 

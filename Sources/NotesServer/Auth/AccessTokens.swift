@@ -22,6 +22,8 @@ struct AccessClaims: JWTPayload, Equatable {
 private struct PeekedHeader: Decodable {
     var alg: String?
     var kid: String?
+    var typ: String?
+    var crit: [String]?
 }
 
 /// Signs and verifies access tokens with the one configured key, and maps every failure to
@@ -59,6 +61,9 @@ struct AccessTokens: Sendable {
             throw .invalidToken("jwt malformed")
         }
         guard header.alg == key.algorithm.rawValue else { throw .invalidToken("invalid algorithm") }
+        // Only access tokens as this server writes them: no other token type, and no critical
+        // extensions it would have to understand (RFC 7515 §4.1.11).
+        guard header.typ == nil || header.typ?.uppercased() == "JWT", header.crit == nil else { throw .invalidToken("invalid token type") }
         // JWTKit falls back to its default key for an unknown kid; refuse it here instead.
         guard header.kid == key.kid else { throw .invalidToken("invalid kid") }
 

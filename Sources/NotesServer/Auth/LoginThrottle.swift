@@ -5,14 +5,22 @@ import Foundation
 /// a success before that resets the count. One actor per server, so every connection and
 /// request shares it.
 actor LoginThrottle {
+    /// The one key every username that fails validation is counted under.
+    static let invalidNameKey = "\u{0}invalid-username"
+
     let limit: Int
+    /// The most usernames tracked at once. Past it (a flood of distinct names within one
+    /// window), new names are refused until windows end: failing closed keeps the lockout of
+    /// every tracked name intact.
+    let capacity: Int
     let window: TimeInterval
     private let now: @Sendable () -> Date
     private var failures: [String: (count: Int, windowStart: Date)] = [:]
     private var lastSweep = Date.distantPast
 
-    init(limit: Int = 5, window: TimeInterval = 15 * 60, now: @escaping @Sendable () -> Date) {
+    init(limit: Int = 5, window: TimeInterval = 15 * 60, capacity: Int = 100_000, now: @escaping @Sendable () -> Date) {
         self.limit = limit
+        self.capacity = capacity
         self.window = window
         self.now = now
     }
@@ -34,6 +42,13 @@ actor LoginThrottle {
                 return nil
             }
         }
+        if failures.count >= capacity {
+            sweep(current, force: true)
+            if failures.count >= capacity {
+                let soonest = failures.values.map { $0.windowStart.addingTimeInterval(window) }.min() ?? current
+                return max(1, Int(soonest.timeIntervalSince(current).rounded(.up)))
+            }
+        }
         failures[username] = (1, current)
         return nil
     }
@@ -44,8 +59,8 @@ actor LoginThrottle {
 
     /// Drops ended windows now and then, so a flood of made-up usernames cannot grow memory
     /// past what one window holds.
-    private func sweep(_ current: Date) {
-        guard current.timeIntervalSince(lastSweep) > 60 else { return }
+    private func sweep(_ current: Date, force: Bool = false) {
+        guard force || current.timeIntervalSince(lastSweep) > 60 else { return }
         lastSweep = current
         failures = failures.filter { current < $0.value.windowStart.addingTimeInterval(window) }
     }

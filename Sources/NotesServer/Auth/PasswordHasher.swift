@@ -1,28 +1,61 @@
 import HummingbirdBcrypt
 import NIOPosix
+import Synchronization
 
-/// bcrypt at the configured cost, always on NIO's thread pool (whose fixed size bounds how
-/// many hashes run at once), never on an event loop or the cooperative pool.
+/// bcrypt at the configured cost, always on NIO's thread pool (one thread per core), never on
+/// an event loop or the cooperative pool. The pool's queue is bounded here: past
+/// `maxQueued` hashes waiting or running, a request is refused with 429 at once instead of
+/// making every later login wait behind a flood.
 struct PasswordHasher: Sendable {
     let cost: Int
     /// A hash of a random password at the same cost: verifying an unknown username against
     /// it costs what a real check costs, so timing does not tell which usernames exist.
     let decoyHash: String
+    let maxQueued: Int
     private let pool: NIOThreadPool
+    private let queued: QueueCounter
 
-    init(cost: Int, pool: NIOThreadPool = .singleton) async throws {
+    init(cost: Int, maxQueued: Int = 64, pool: NIOThreadPool = .singleton) async throws {
         self.cost = cost
         self.pool = pool
+        self.maxQueued = maxQueued
+        self.queued = QueueCounter()
         let random = (0..<4).map { _ in String(UInt64.random(in: .min ... .max), radix: 36) }.joined()
         self.decoyHash = try await pool.runIfActive { Bcrypt.hash(random, cost: UInt8(cost)) }
     }
 
     func hash(_ password: String) async throws -> String {
         let cost = UInt8(self.cost)
-        return try await pool.runIfActive { Bcrypt.hash(password, cost: cost) }
+        return try await bounded { Bcrypt.hash(password, cost: cost) }
     }
 
     func verify(_ password: String, hash: String) async throws -> Bool {
-        try await pool.runIfActive { Bcrypt.verify(password, hash: hash) }
+        try await bounded { Bcrypt.verify(password, hash: hash) }
+    }
+
+    private func bounded<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {
+        guard queued.enter(limit: maxQueued) else { throw APIError.busy(retryAfter: 1) }
+        defer { queued.leave() }
+        return try await pool.runIfActive(work)
+    }
+}
+
+/// How many hashes are waiting or running.
+final class QueueCounter: Sendable {
+    private let count = Atomic<Int>(0)
+
+    /// Takes a place when fewer than `limit` are taken.
+    func enter(limit: Int) -> Bool {
+        var current = count.load(ordering: .relaxed)
+        while current < limit {
+            let (exchanged, original) = count.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
+            if exchanged { return true }
+            current = original
+        }
+        return false
+    }
+
+    func leave() {
+        count.subtract(1, ordering: .acquiringAndReleasing)
     }
 }

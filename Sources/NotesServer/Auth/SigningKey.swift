@@ -24,6 +24,12 @@ struct SigningKey: Sendable {
         case .rs256, .es256, .edDSA:
             let pem: String
             if let path = configuration.jwtPrivateKeyPath {
+                if let mode = try? FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int, mode & 0o077 != 0 {
+                    logger.warning(
+                        "the private key file is readable by other users; chmod 600 it",
+                        metadata: ["path": .string(path), "mode": .string(String(mode, radix: 8))]
+                    )
+                }
                 do {
                     pem = try String(contentsOfFile: path, encoding: .utf8)
                 } catch {
@@ -140,6 +146,7 @@ struct SigningKey: Sendable {
                 return l == r ? lhs > rhs : l > r
             }
         if let path = existing.first {
+            chmod(path, 0o600)  // a key restored from a backup may have come back readable
             guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? await asymmetric(configuration.jwtAlgorithm, pem: pem)
             else {
                 throw ConfigurationError(

@@ -45,17 +45,21 @@ struct AuthController: Sendable {
     @Sendable func login(request: Request, context: AppRequestContext) async throws -> TokenPair {
         var request = request
         let credentials = try await request.decodeJSON(Credentials.self, context: context)
-        // Longer names cannot exist; the cut keeps the throttle's keys small.
-        let key = String(credentials.username.prefix(NotesLimits.usernameLength.upperBound + 1))
+        // A name that fails validation cannot exist: all of them share one throttle bucket, so
+        // made-up names cannot grow the throttle's memory by more than valid names can.
+        let key = Validate.username(credentials.username) == nil ? credentials.username : LoginThrottle.invalidNameKey
         if let retryAfter = await throttle.begin(username: key) {
-            context.logger.notice("login throttled", metadata: ["username": .string(key)])
+            context.logger.notice("login throttled")
             throw APIError.tooManyRequests(retryAfter: retryAfter)
         }
         let account = try await users.find(username: credentials.username)
         // An unknown username is checked against a decoy hash at the same cost: same time.
+        // A password with a NUL is checked too (for the time), but never accepted: bcrypt
+        // would stop reading at the NUL.
         let matches = try await hasher.verify(credentials.password, hash: account?.passwordHash ?? hasher.decoyHash)
-        guard let account, matches else {
-            context.logger.notice("login failed", metadata: ["username": .string(key)])
+        guard let account, matches, !credentials.password.utf8.contains(0) else {
+            // Attempted usernames are not logged: people type passwords into that field.
+            context.logger.notice("login failed", metadata: ["user_id": .string(account?.id.uuidString ?? "unknown")])
             throw APIError.badCredentials
         }
         await throttle.succeeded(username: key)

@@ -112,7 +112,7 @@ struct NotesController: Sendable {
         var request = request
         let input = try await request.decodeJSON(NotePatch.self, context: context)
         guard input.title != nil || input.body != nil || input.tags != nil else {
-            throw APIError.validation(["body": "must set at least one of title, body, tags"])
+            throw APIError.validation(["request": "must set at least one of title, body, tags"])
         }
         try Self.check(title: input.title, body: input.body, tags: input.tags)
         return try await apply(NoteChanges(title: input.title, body: input.body, tags: input.tags), id: id, request: request, context: context)

@@ -97,7 +97,7 @@ struct ErrorMiddleware: RouterMiddleware {
         case .unsupportedMediaType:
             return .unsupportedMediaType
         case .badRequest:
-            return .validation(["body": "is not valid JSON"], message: "request body is not valid JSON")
+            return .validation(["request": "is not valid JSON"], message: "request body is not valid JSON")
         case .methodNotAllowed:
             let allowed = routes.methods(for: request.uri.path)
             return .methodNotAllowed(request.method, allowed: allowed)

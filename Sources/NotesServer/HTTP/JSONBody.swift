@@ -21,10 +21,10 @@ extension Request {
         }
         let data = Data(buffer.readableBytesView)
         guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-            throw APIError.validation(["body": "is not valid JSON"], message: "request body is not valid JSON")
+            throw APIError.validation(["request": "is not valid JSON"], message: "request body is not valid JSON")
         }
         guard object is [String: Any] else {
-            throw APIError.validation(["body": "must be a JSON object"], message: "request body must be a JSON object")
+            throw APIError.validation(["request": "must be a JSON object"], message: "request body must be a JSON object")
         }
         do {
             return try NotesJSON.decoder().decode(T.self, from: data)
@@ -41,7 +41,7 @@ extension Request {
 
     static func details(for error: DecodingError) -> [String: String] {
         func field(_ path: [any CodingKey]) -> String {
-            path.isEmpty ? "body" : path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
+            path.isEmpty ? "request" : path.map { $0.intValue.map(String.init) ?? $0.stringValue }.joined(separator: ".")
         }
         switch error {
         case .keyNotFound(let key, let context):
@@ -53,7 +53,7 @@ extension Request {
         case .dataCorrupted(let context):
             return [field(context.codingPath): "is not valid"]
         @unknown default:
-            return ["body": "is not valid"]
+            return ["request": "is not valid"]
         }
     }
 
@@ -79,7 +79,10 @@ enum Validate {
     }
 
     static func password(_ value: String) -> String? {
-        NotesLimits.passwordBytes.contains(value.utf8.count) ? nil : "must be 8 to 72 bytes"
+        guard NotesLimits.passwordBytes.contains(value.utf8.count) else { return "must be 8 to 72 bytes" }
+        // bcrypt reads a C string: everything after a NUL would be silently ignored.
+        guard !value.utf8.contains(0) else { return "must not contain NUL characters" }
+        return nil
     }
 
     static func title(_ value: String) -> String? {

@@ -199,3 +199,10 @@ func jsonPart(_ part: some StringProtocol) throws -> [String: Any] {
     else { throw UndecodablePart() }
     return object
 }
+
+/// Claims as a JWT payload carries them: dates as Unix seconds.
+func claimsJSON(_ claims: AccessClaims) throws -> Data {
+    let encoder = JSONEncoder()
+    encoder.dateEncodingStrategy = .secondsSince1970
+    return try encoder.encode(claims)
+}

@@ -19,6 +19,9 @@ struct SQLiteDatabase: Sendable {
         // gives the database file's mode, are private too.
         if !FileManager.default.fileExists(atPath: path) {
             _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
+        } else {
+            // An existing file (a restored backup, say) is made private as well, when it is ours.
+            chmod(path, 0o600)
         }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true

@@ -24,6 +24,12 @@ struct SQLiteSessionRepository: SessionRepository {
 
     func createFamily(id: UUID, userID: UUID, tokenHash: String, createdAt: Date, expiresAt: Date) async throws {
         try await writer.write { db in
+            // Each login clears the user's dead sessions (their tokens go by cascade), so
+            // spent and revoked rows do not pile up for ever.
+            try db.execute(
+                sql: "DELETE FROM sessionFamilies WHERE userID = ? AND (expiresAtMs <= ? OR revokedAtMs IS NOT NULL)",
+                arguments: [userID.uuidString, createdAt.millisecondsSince1970]
+            )
             try SessionFamilyRow(
                 id: id.uuidString,
                 userID: userID.uuidString,
