@@ -28,8 +28,15 @@ public enum NotesPaths {
         return FileManager.default.homeDirectoryForCurrentUser.path
     }
 
-    /// Creates `path` (and its parents) if needed and makes `path` itself 0700.
+    /// Creates `path` (and its parents) 0700 when it does not exist. A folder that already
+    /// exists keeps its mode (it may be one the user chose, like `$HOME`); the files in it are
+    /// 0600 either way.
     public static func ensurePrivateDirectory(_ path: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else { throw SessionStoreError("\(path) exists and is not a folder") }
+            return
+        }
         do {
             try FileManager.default.createDirectory(
                 atPath: path,
@@ -39,6 +46,7 @@ public enum NotesPaths {
         } catch {
             throw SessionStoreError("cannot create \(path): \(error.localizedDescription)")
         }
+        // createDirectory's mode goes through the umask; say 0700 exactly.
         guard chmod(path, 0o700) == 0 else {
             throw SessionStoreError("cannot make \(path) private: \(String(cString: strerror(errno)))")
         }
@@ -63,9 +71,12 @@ public struct SessionStoreError: Error, Sendable, CustomStringConvertible {
 public struct SessionStore: Sendable {
     /// The folder holding `session.json`.
     public let directory: String
+    /// How long a process waits for another one's lock before giving up.
+    public let lockTimeout: TimeInterval
 
-    public init(directory: String) {
+    public init(directory: String, lockTimeout: TimeInterval = 30) {
         self.directory = directory
+        self.lockTimeout = lockTimeout
     }
 
     /// The store at the default place (see ``NotesPaths/configDirectory(environment:)``).
@@ -126,26 +137,38 @@ public struct SessionStore: Sendable {
     private func acquireLock() async throws -> Int32 {
         let directory = self.directory
         let lockPath = self.lockPath
+        let timeout = self.lockTimeout
         return try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Int32, any Error>) in
             let thread = Thread {
-                continuation.resume(with: Result { try Self.lock(lockPath, in: directory) })
+                continuation.resume(with: Result { try Self.lock(lockPath, in: directory, timeout: timeout) })
             }
             thread.name = "notes-session-lock"
             thread.start()
         }
     }
 
-    private static func lock(_ lockPath: String, in directory: String) throws -> Int32 {
+    private static func lock(_ lockPath: String, in directory: String, timeout lockTimeout: TimeInterval) throws -> Int32 {
         try NotesPaths.ensurePrivateDirectory(directory)
         let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
             throw SessionStoreError("cannot open \(lockPath): \(String(cString: strerror(errno)))")
         }
-        while flock(fd, LOCK_EX) != 0 {
-            if errno == EINTR { continue }
-            let reason = String(cString: strerror(errno))
-            close(fd)
-            throw SessionStoreError("cannot lock \(lockPath): \(reason)")
+        // Polled with a deadline rather than waited for without end: a `notes` process that
+        // was suspended (Ctrl-Z) while holding the lock must not hang every other one.
+        let deadline = Date().addingTimeInterval(lockTimeout)
+        while flock(fd, LOCK_EX | LOCK_NB) != 0 {
+            let code = errno
+            if code == EINTR { continue }
+            guard code == EWOULDBLOCK, Date() < deadline else {
+                close(fd)
+                if code == EWOULDBLOCK {
+                    throw SessionStoreError(
+                        "another notes process has held \(lockPath) for over \(Int(lockTimeout))s; is one stopped (Ctrl-Z)?"
+                    )
+                }
+                throw SessionStoreError("cannot lock \(lockPath): \(String(cString: strerror(code)))")
+            }
+            usleep(20_000)
         }
         return fd
     }

@@ -12,6 +12,10 @@ struct CredentialOptions: ParsableArguments, Sendable {
     var passwordStdin = false
 
     func username(context: CommandContext) async throws -> String {
+        // In the REPL stdin is the terminal, read with echo: the password would show.
+        if passwordStdin && context.interactive {
+            throw UsageError("--password-stdin is for scripts; in the shell, leave it out and type the password at the prompt")
+        }
         if let username, !username.isEmpty { return username }
         if passwordStdin { throw UsageError("--password-stdin needs --username") }
         let typed = try await Terminal.prompt("Username: ", echo: true).trimmingCharacters(in: .whitespaces)

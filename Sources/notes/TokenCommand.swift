@@ -31,7 +31,8 @@ struct Token: NotesSubcommand {
         output.line(output.style("Signature", .bold) + " \(jwt.signatureByteCount) bytes (\(jwt.algorithm ?? "unknown algorithm"))")
         output.line()
         if let expiresAt = jwt.expiresAt {
-            let left = Int(expiresAt.timeIntervalSinceNow.rounded(.down))
+            // Clamped: a token is untrusted input, and its exp may be any number.
+            let left = Int(max(-1e12, min(1e12, expiresAt.timeIntervalSinceNow)).rounded(.down))
             if left > 0 {
                 output.line("Time left: \(output.style(Output.duration(left), .green))")
             } else {

@@ -91,6 +91,42 @@ struct SessionCacheTests {
         )
     }
 
+    @Test("a lock held too long is given up with a clear error instead of waiting for ever")
+    func lockTimesOut() async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("lock-\(UUID().uuidString)").path
+        let holder = SessionStore(directory: directory)
+        let waiter = SessionStore(directory: directory, lockTimeout: 0.3)
+        let (entered, enteredContinuation) = AsyncStream<Void>.makeStream()
+        let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
+        let first = Task {
+            try await holder.withExclusiveLock {
+                enteredContinuation.yield()
+                for await _ in release { break }
+            }
+        }
+        for await _ in entered { break }
+        do {
+            try await waiter.withExclusiveLock {}
+            Issue.record("the lock was taken while another holder had it")
+        } catch let error as SessionStoreError {
+            #expect(error.description.contains("held"))
+        }
+        releaseContinuation.yield()
+        try await first.value
+        try await waiter.withExclusiveLock {}
+    }
+
+    @Test("an existing folder keeps its mode; a created one is 0700")
+    func existingFolderMode() throws {
+        let existing = FileManager.default.temporaryDirectory.appendingPathComponent("cfg-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: existing, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
+        try NotesPaths.ensurePrivateDirectory(existing)
+        #expect(try mode(of: existing) == 0o755)
+        let created = existing + "/notes"
+        try NotesPaths.ensurePrivateDirectory(created)
+        #expect(try mode(of: created) == 0o700)
+    }
+
     @Test("an unreachable server leaves the session untouched and says so")
     func unreachableLeavesSession() async throws {
         let server = try await TestServer.start()
