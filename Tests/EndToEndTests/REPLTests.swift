@@ -29,6 +29,10 @@ struct REPLTests {
                 #expect(help.contains(command), "help lacks \(command)")
             }
 
+            // In the shell, stdin is the echoing terminal: --password-stdin would show the password.
+            terminal.send("login --username alice --password-stdin\r")
+            #expect(try await terminal.expect("notes> ").contains("--password-stdin is for scripts"))
+
             terminal.send("login --username alice\r")
             try await terminal.expect("Password: ")
             terminal.send(password + "\r")
