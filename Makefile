@@ -12,11 +12,10 @@ build: deps
 	$(SWIFT) build
 
 # Every test: the server's, the client library's and the end-to-end ones that run the
-# built executables; then the formatting check.
-test: deps
-	$(SWIFT) build --build-tests
-	$(SWIFT) test --skip-build
-	$(SWIFT) format lint --strict --recursive Package.swift Shared Sources Tests
+# built executables; then the formatting check (scripts/test.sh, which installs what is
+# missing first).
+test:
+	scripts/test.sh
 
 lint:
 	$(SWIFT) format lint --strict --recursive Package.swift Shared Sources Tests
@@ -29,7 +28,7 @@ server: deps
 	$(SWIFT) build --product notes-server
 	.build/debug/notes-server --data-dir $(DATA_DIR) --seed Seeds/demo.json
 
-demo: deps
+demo:
 	scripts/demo.sh
 
 clean:
