@@ -39,6 +39,9 @@ final class RouteTable: Sendable {
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
+    /// A valid field name (the initialiser only fails on invalid characters).
+    static let requestIDHeader = HTTPField.Name("X-Request-Id")
+
     let routes: RouteTable
     let onRequest: @Sendable (_ method: String, _ path: String, _ status: Int) -> Void
 
@@ -52,7 +55,7 @@ struct ErrorMiddleware: RouterMiddleware {
         } catch {
             response = self.response(for: error, request: request, context: context)
         }
-        response.headers[.init("X-Request-Id")!] = requestID
+        if let name = Self.requestIDHeader { response.headers[name] = requestID }
         let elapsed = ContinuousClock.now - start
         let status = response.status.code
         let level: Logger.Level = status >= 500 ? .error : .info
