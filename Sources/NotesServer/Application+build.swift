@@ -82,7 +82,8 @@ func buildRouter(
     let refreshTokens = RefreshTokens(sessions: storage.sessions, ttl: configuration.refreshTokenTTL, now: hooks.now)
 
     let routeTable = RouteTable()
-    let router = Router(context: AppRequestContext.self)
+    // HEAD is answered wherever GET is, as HTTP expects.
+    let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
     // First, so it wraps every route and the not-found responder too.
     router.add(middleware: ErrorMiddleware(routes: routeTable, onRequest: hooks.onRequest))
 

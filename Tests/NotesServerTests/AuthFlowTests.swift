@@ -47,6 +47,21 @@ struct AuthFlowTests {
         #expect(!account.passwordHash.contains("correct-horse"))
     }
 
+    @Test("after a bcrypt cost change, a login moves the stored hash to the new cost")
+    func rehashOnLogin() async throws {
+        var config = try testConfiguration()
+        _ = try await withApp(config) { client in try await client.register("alice", "correct-horse") }
+        config.bcryptCost = 5
+        try await withApp(config) { client in
+            #expect(try await client.loginResponse("alice", "wrong-password").status == .unauthorized)
+            _ = try await client.login("alice", "correct-horse")
+        }
+        let storage = try SQLiteDatabase.open(path: config.dataDirectory + "/notes.sqlite").storage
+        let account = try #require(try await storage.users.find(username: "alice"))
+        #expect(account.passwordHash.hasPrefix("$2b$05$"))
+        try await withApp(config) { client in _ = try await client.login("alice", "correct-horse") }
+    }
+
     @Test("login answers a token pair whose refresh token is opaque and at least 256 bits")
     func loginPair() async throws {
         try await withApp { client in

@@ -37,8 +37,8 @@ struct ErrorShapeTests {
     @Test(
         "a known path with another method is 405 with Allow",
         arguments: [
-            ("/notes", HTTPRequest.Method.delete, "GET, POST"), ("/auth/login", .get, "POST"), ("/health", .post, "GET"),
-            ("/notes/\(UUID())", .post, "DELETE, GET, PATCH, PUT"),
+            ("/notes", HTTPRequest.Method.delete, "GET, HEAD, POST"), ("/auth/login", .get, "POST"), ("/health", .post, "GET, HEAD"),
+            ("/notes/\(UUID())", .post, "DELETE, GET, HEAD, PATCH, PUT"),
         ]
     )
     func methodNotAllowed(path: String, method: HTTPRequest.Method, allow: String) async throws {
@@ -47,6 +47,19 @@ struct ErrorShapeTests {
             #expect(response.status == .methodNotAllowed)
             #expect(response.error?.name == "MethodNotAllowedError")
             #expect(response.headers[.allow] == allow)
+        }
+    }
+
+    @Test("HEAD answers like GET, without a body")
+    func head() async throws {
+        try await withApp { client in
+            let token = try await client.signUp("alice")
+            let note = try await client.createNote(token, title: "headed")
+            let response = try await client.execute(uri: "/notes/\(note.id)", method: .head, headers: bearer(token))
+            #expect(response.status == .ok)
+            #expect(response.headers[.eTag] == "\"1\"")
+            #expect(response.body.readableBytes == 0)
+            #expect(try await client.execute(uri: "/health", method: .head).status == .ok)
         }
     }
 

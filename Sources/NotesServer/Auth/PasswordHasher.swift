@@ -33,6 +33,14 @@ struct PasswordHasher: Sendable {
         try await bounded { Bcrypt.verify(password, hash: hash) }
     }
 
+    /// Whether `hash` was made at another cost than the configured one (`$2b$12$…`), and so
+    /// should be made again, the next time the password is known.
+    func needsRehash(_ hash: String) -> Bool {
+        let fields = hash.split(separator: "$", omittingEmptySubsequences: true)
+        guard fields.count >= 2, let stored = Int(fields[1]) else { return false }
+        return stored != cost
+    }
+
     private func bounded<T: Sendable>(_ work: @escaping @Sendable () -> T) async throws -> T {
         guard queued.enter(limit: maxQueued) else { throw APIError.busy(retryAfter: 1) }
         defer { queued.leave() }

@@ -63,6 +63,15 @@ struct AuthController: Sendable {
             throw APIError.badCredentials
         }
         await throttle.succeeded(username: key)
+        // After a --bcrypt-cost change, move the hash to the new cost while the password is at
+        // hand; otherwise old accounts would answer at another speed than unknown names do.
+        if hasher.needsRehash(account.passwordHash) {
+            do {
+                try await users.updatePasswordHash(id: account.id, to: try await hasher.hash(credentials.password))
+            } catch {
+                context.logger.warning("could not rehash a password at the new cost", metadata: ["user_id": .string(account.id.uuidString)])
+            }
+        }
         let session = try await refreshTokens.startFamily(userID: account.id)
         context.logger.info("logged in", metadata: ["user_id": .string(account.id.uuidString)])
         return try await pair(for: account, refreshToken: session.token, familyExpiresAt: session.expiresAt)

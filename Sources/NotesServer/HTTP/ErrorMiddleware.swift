@@ -29,7 +29,9 @@ final class RouteTable: Sendable {
             }.map(\.method)
         }
         var seen = Set<String>()
-        return found.filter { seen.insert($0.rawValue).inserted }.sorted { $0.rawValue < $1.rawValue }
+        // HEAD endpoints are generated for every GET when the responder is built.
+        let withHead = found.contains(.get) ? found + [.head] : found
+        return withHead.filter { seen.insert($0.rawValue).inserted }.sorted { $0.rawValue < $1.rawValue }
     }
 }
 

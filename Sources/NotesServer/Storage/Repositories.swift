@@ -58,6 +58,8 @@ protocol UserRepository: Sendable {
     func find(id: UUID) async throws -> UserAccount?
     /// Every account, oldest first.
     func all() async throws -> [UserAccount]
+    /// Replaces an account's password hash (after a cost change).
+    func updatePasswordHash(id: UUID, to hash: String) async throws
 }
 
 protocol NoteRepository: Sendable {

@@ -56,6 +56,12 @@ struct SQLiteUserRepository: UserRepository {
         try await writer.read { db in try UserRow.fetchOne(db, key: id.uuidString)?.account }
     }
 
+    func updatePasswordHash(id: UUID, to hash: String) async throws {
+        try await writer.write { db in
+            try db.execute(sql: "UPDATE users SET passwordHash = ? WHERE id = ?", arguments: [hash, id.uuidString])
+        }
+    }
+
     func all() async throws -> [UserAccount] {
         try await writer.read { db in
             try UserRow.order(UserRow.Columns.createdAtMs, UserRow.Columns.id).fetchAll(db).compactMap(\.account)
