@@ -60,7 +60,7 @@ func buildApplication(configuration: ServerConfiguration, storage: Storage, hook
         },
         logger: logger
     )
-    app.addServices(StorageService(storage: storage))
+    app.addServices(StorageService(storage: storage), SessionSweeper(sessions: storage.sessions, now: hooks.now, logger: logger))
     return app
 }
 
@@ -116,6 +116,29 @@ struct StorageService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         try await storage.close()
+    }
+}
+
+/// Deletes ended sessions at start and then hourly, so the sessions of people who never log
+/// in again do not stay for ever (a login also clears its user's).
+struct SessionSweeper: Service {
+    let sessions: any SessionRepository
+    let now: @Sendable () -> Date
+    let logger: Logger
+    var interval: Duration = .seconds(3_600)
+
+    func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    let deleted = try await sessions.deleteEnded(at: now())
+                    if deleted > 0 { logger.info("ended sessions deleted", metadata: ["count": .stringConvertible(deleted)]) }
+                } catch {
+                    logger.warning("could not delete ended sessions", metadata: ["error": .string(String(describing: error))])
+                }
+                try? await Task.sleep(for: interval)
+            }
+        }
     }
 }
 

@@ -119,6 +119,28 @@ struct HardeningTests {
         #expect(tokens == 1)
     }
 
+    @Test("the sweeper's query deletes ended sessions and keeps live ones")
+    func sweepEnded() async throws {
+        let config = try testConfiguration()
+        let clock = TestClock()
+        var shortLived = config
+        shortLived.refreshTokenTTL = 60
+        try await withApp(shortLived, hooks: ServerHooks(now: clock.now)) { client in
+            for name in ["alice", "bob", "carol"] { try await client.register(name) }
+            let revoked = try await client.login("alice")
+            _ = try await client.post("/auth/logout", json: RefreshRequest(refreshToken: revoked.refreshToken))
+            _ = try await client.login("bob")
+            clock.advance(30)
+            _ = try await client.login("carol")
+        }
+        let database = try SQLiteDatabase.open(path: config.dataDirectory + "/notes.sqlite")
+        // At t=60: bob's family (from t=0) has ended, carol's (from t=30) has not.
+        let deleted = try await database.storage.sessions.deleteEnded(at: clock.now().addingTimeInterval(30))
+        #expect(deleted == 2, "alice's revoked family and bob's expired one")
+        let left = try await database.writer.read { db in try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sessionFamilies") }
+        #expect(left == 1)
+    }
+
     @Test("token lifetimes are capped at ten years")
     func ttlCap() throws {
         var config = try testConfiguration()

@@ -94,6 +94,9 @@ protocol SessionRepository: Sendable {
     func rotate(tokenHash: String, newTokenHash: String, at date: Date) async throws -> RotationOutcome
     /// Revokes the family of `tokenHash`; nothing happens for an unknown one.
     func revokeFamily(tokenHash: String, at date: Date) async throws
+    /// Deletes every expired or revoked family with its tokens; returns how many families.
+    /// (Their tokens would be refused anyway: unknown and revoked answer alike.)
+    func deleteEnded(at date: Date) async throws -> Int
 }
 
 /// One database engine's repositories, plus a liveness check for `/health`.

@@ -64,6 +64,16 @@ struct SQLiteSessionRepository: SessionRepository {
         }
     }
 
+    func deleteEnded(at date: Date) async throws -> Int {
+        try await writer.write { db in
+            try db.execute(
+                sql: "DELETE FROM sessionFamilies WHERE expiresAtMs <= ? OR revokedAtMs IS NOT NULL",
+                arguments: [date.millisecondsSince1970]
+            )
+            return db.changesCount
+        }
+    }
+
     func revokeFamily(tokenHash: String, at date: Date) async throws {
         let now = date.millisecondsSince1970
         try await writer.write { db in
