@@ -72,7 +72,8 @@ struct ReadmeTests {
         #expect(script.contains("curl"))
         var config = try testConfiguration(.rs256)
         config.seedFile = try seedsPath()
-        config.accessTokenTTL = 3
+        // Long enough for steps 1–3 to run on a busy machine before it expires in step 4.
+        config.accessTokenTTL = 8
         let app = try await buildApplication(configuration: config)
         try await app.test(.live) { client in
             let port = try #require(client.port)
