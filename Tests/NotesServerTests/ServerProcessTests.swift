@@ -105,8 +105,8 @@ struct ServerProcessTests {
         }
     }
 
-    @Test("SIGTERM lets an in-flight request finish, then the server exits 0")
-    func gracefulShutdown() async throws {
+    @Test("SIGTERM and SIGINT let an in-flight request finish, then the server exits 0", arguments: [SIGTERM, SIGINT])
+    func gracefulShutdown(signal: Int32) async throws {
         let server = try ServerProcess(["--port", "0", "--data-dir", try temporaryDirectory(), "--bcrypt-cost", "14", "--log-level", "trace"])
         let base = try await server.baseURL()
         // bcrypt at cost 14 keeps this request busy long enough to signal during it.
@@ -117,7 +117,7 @@ struct ServerProcessTests {
             ])
         }
         try await server.waitUntil("the request to arrive") { server.stderr.contains("path=/auth/register [NotesServer] request received") }
-        kill(server.process.processIdentifier, SIGTERM)
+        kill(server.process.processIdentifier, signal)
         #expect(try await inFlight.value == "201")
         #expect(try await server.exitStatus() == 0)
     }
