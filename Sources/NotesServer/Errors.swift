@@ -118,7 +118,7 @@ public struct APIError: Error, Sendable {
         ErrorBody(error: .init(name: name, message: message, expiredAt: expiredAt, date: date, details: details))
     }
 
-    func response(requestID: String) -> Response {
+    func response() -> Response {
         var response = Self.jsonResponse(status: status, body: body)
         response.headers.append(contentsOf: headers)
         return response

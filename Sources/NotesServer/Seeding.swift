@@ -67,8 +67,9 @@ struct Seeder {
                 throw ConfigurationError("--seed \(path): note \(index + 1) '\(note.title)': \(problem)")
             }
             if try await notes.exists(ownerID: owner.id, title: note.title) { continue }
-            // Seeded notes keep the file's order: the first listed is the oldest.
-            let created = Date(millisecondsSince1970: now().millisecondsSince1970 + Int64(index))
+            // Inserted in the file's order, and the repository keeps each new note strictly
+            // newer than the owner's last: the first listed is the oldest.
+            let created = now()
             _ = try await notes.create(
                 StoredNote(
                     id: UUID(),

@@ -68,7 +68,7 @@ struct ErrorMiddleware: RouterMiddleware {
                 "method": .string(request.method.rawValue),
                 "path": .string(request.uri.path),
                 "status": .stringConvertible(status),
-                "duration_ms": .stringConvertible(Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)),
+                "duration_ms": .stringConvertible(Int(elapsed / .milliseconds(1))),
             ]
         )
         onRequest(request.method.rawValue, request.uri.path, status)
@@ -76,12 +76,11 @@ struct ErrorMiddleware: RouterMiddleware {
     }
 
     func response(for error: any Error, request: Request, context: Context) -> Response {
-        let requestID = context.id
         switch error {
         case let error as APIError:
-            return error.response(requestID: requestID)
+            return error.response()
         case let error as HTTPError:
-            return Self.mapped(error, request: request, routes: routes)?.response(requestID: requestID)
+            return Self.mapped(error, request: request, routes: routes)?.response()
                 ?? internalError(error, context: context)
         default:
             return internalError(error, context: context)

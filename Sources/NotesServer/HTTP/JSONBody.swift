@@ -19,17 +19,19 @@ extension Request {
         } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge
         }
-        let data = Data(buffer.readableBytesView)
-        guard let object = try? JSONSerialization.jsonObject(with: data, options: [.fragmentsAllowed]) else {
-            throw APIError.validation(["request": "is not valid JSON"], message: "request body is not valid JSON")
-        }
-        guard object is [String: Any] else {
-            throw APIError.validation(["request": "must be a JSON object"], message: "request body must be a JSON object")
-        }
+        // One parse: the decoder's own errors say whether the body was not JSON at all (data
+        // corrupted at the top), not an object (type mismatch at the top) or a bad field.
         do {
-            return try NotesJSON.decoder().decode(T.self, from: data)
+            return try NotesJSON.decoder().decode(T.self, from: Data(buffer.readableBytesView))
         } catch let error as DecodingError {
-            throw APIError.validation(Self.details(for: error))
+            switch error {
+            case .dataCorrupted(let context) where context.codingPath.isEmpty:
+                throw APIError.validation(["request": "is not valid JSON"], message: "request body is not valid JSON")
+            case .typeMismatch(_, let context) where context.codingPath.isEmpty:
+                throw APIError.validation(["request": "must be a JSON object"], message: "request body must be a JSON object")
+            default:
+                throw APIError.validation(Self.details(for: error))
+            }
         }
     }
 
