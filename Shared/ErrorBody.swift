@@ -17,6 +17,7 @@ public enum ErrorName: String, Codable, Sendable, CaseIterable {
     case unsupportedMediaType = "UnsupportedMediaTypeError"
     case tooManyRequests = "TooManyRequestsError"
     case internalServer = "InternalServerError"
+    case serviceUnavailable = "ServiceUnavailableError"
 }
 
 /// Every error the server sends: `{"error": {"name", "message", ...extra}}`.

@@ -1,9 +1,19 @@
 #!/usr/bin/env bash
 # The README's test command (`make test` runs this): installs what is missing, builds,
-# runs every test, then checks the formatting.
+# starts a throwaway PostgreSQL for the tests (so every storage test runs on SQLite and on
+# PostgreSQL), runs every test, then checks the formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
+scripts/install-postgres.sh
 swift build --build-tests
+
+# A cluster of our own in a temporary folder, stopped and removed however the run ends. If it
+# cannot start, the run fails: the PostgreSQL tests are never skipped.
+pg_dir="$(mktemp -d "${TMPDIR:-/tmp}/securenotes-test-pg.XXXXXX")"
+trap 'scripts/pg-throwaway.sh stop "$pg_dir"' EXIT
+NOTES_TEST_POSTGRES_URL="$(scripts/pg-throwaway.sh start "$pg_dir")"
+export NOTES_TEST_POSTGRES_URL
+
 swift test --skip-build
 swift format lint --strict --recursive Package.swift Shared Sources Tests

@@ -28,28 +28,47 @@ public struct ServerHooks: Sendable {
 /// Builds the whole server from a configuration: storage (migrated), keys, seeds, routes.
 public func buildApplication(configuration: ServerConfiguration, hooks: ServerHooks = ServerHooks()) async throws -> some ApplicationProtocol {
     try configuration.validate()
-    let storage: Storage
-    switch try configuration.databaseLocation() {
-    case .sqlite(let path):
-        do {
-            storage = try SQLiteDatabase.open(path: path).storage
-        } catch {
-            throw ConfigurationError("cannot open the SQLite database \(path): \(error); check --data-dir or --database-url")
-        }
-    }
+    var logger = Logger(label: "notes-server")
+    logger.logLevel = configuration.logLevel
+    let location = try configuration.databaseLocation()
+    // A database that cannot be reached is said first, before keys are made or files read.
+    if case .postgres(let postgres) = location { try await PostgresDatabase.probe(postgres, logger: logger) }
+    let storage = try openStorage(location, logger: logger)
     return try await buildApplication(configuration: configuration, storage: storage, hooks: hooks)
 }
 
+/// The storage a location names: SQLite opened and migrated now; PostgreSQL connected and
+/// migrated when the server starts (its client must be running for that).
+func openStorage(_ location: DatabaseLocation, logger: Logger) throws -> Storage {
+    switch location {
+    case .sqlite(let path):
+        do {
+            return try SQLiteDatabase.open(path: path).storage
+        } catch {
+            throw ConfigurationError("cannot open the SQLite database \(path): \(error); check --data-dir or --database-url")
+        }
+    case .postgres(let location):
+        return try PostgresDatabase(location: location, logger: logger).storage
+    }
+}
+
 /// Builds the server over given storage (tests pass storage they can break).
-func buildApplication(configuration: ServerConfiguration, storage: Storage, hooks: ServerHooks) async throws -> some ApplicationProtocol {
-    var logger = Logger(label: "notes-server")
-    logger.logLevel = configuration.logLevel
+func buildApplication(
+    configuration: ServerConfiguration,
+    storage: Storage,
+    hooks: ServerHooks,
+    hasher given: PasswordHasher? = nil
+) async throws -> some ApplicationProtocol {
+    let logger = {
+        var logger = Logger(label: "notes-server")
+        logger.logLevel = configuration.logLevel
+        return logger
+    }()
 
     let key = try await SigningKey.load(configuration: configuration, logger: logger)
-    let hasher = try await PasswordHasher(cost: configuration.bcryptCost)
-    if let seedFile = configuration.seedFile {
-        try await Seeder(users: storage.users, notes: storage.notes, hasher: hasher, now: hooks.now, logger: logger).load(path: seedFile)
-    }
+    let seeds = try configuration.seedFile.map { path in (path: path, file: try Seeder.read(path: path)) }
+    let hasher: PasswordHasher
+    if let given { hasher = given } else { hasher = try await PasswordHasher(cost: configuration.bcryptCost) }
     let router = try buildRouter(configuration: configuration, storage: storage, key: key, hasher: hasher, hooks: hooks)
 
     var app = Application(
@@ -60,7 +79,19 @@ func buildApplication(configuration: ServerConfiguration, storage: Storage, hook
         },
         logger: logger
     )
-    app.addServices(StorageService(storage: storage), SessionSweeper(sessions: storage.sessions, now: hooks.now, logger: logger))
+    app.addServices(storage.services)
+    let sweeper = SessionSweeper(storage: storage, now: hooks.now, logger: logger)
+    app.addServices(sweeper)
+    // With the storage's services running and before the server binds: migrations, seeds, a
+    // first sweep (the sweeper service then sweeps every interval).
+    app.beforeServerStarts {
+        try await storage.prepare(logger)
+        if let seeds {
+            try await Seeder(users: storage.users, notes: storage.notes, hasher: hasher, now: hooks.now, logger: logger)
+                .load(seeds.file, path: seeds.path)
+        }
+        await sweeper.sweep()
+    }
     return app
 }
 
@@ -79,7 +110,7 @@ func buildRouter(
         clockTolerance: configuration.clockTolerance,
         now: hooks.now
     )
-    let refreshTokens = RefreshTokens(sessions: storage.sessions, ttl: configuration.refreshTokenTTL, now: hooks.now)
+    let refreshTokens = RefreshTokens(sessions: storage.sessions, ttl: configuration.refreshTokenTTL)
 
     let routeTable = RouteTable()
     // HEAD is answered wherever GET is, as HTTP expects.
@@ -91,7 +122,7 @@ func buildRouter(
     AuthController(
         users: storage.users,
         hasher: hasher,
-        throttle: LoginThrottle(now: hooks.now),
+        throttle: LoginThrottle(attempts: storage.loginAttempts),
         accessTokens: accessTokens,
         refreshTokens: refreshTokens,
         now: hooks.now
@@ -108,35 +139,39 @@ func buildRouter(
     return router
 }
 
-/// Closes the database after the HTTP server has drained its in-flight requests
-/// (ServiceLifecycle shuts services down in reverse order, the server first).
-struct StorageService: Service {
-    let storage: Storage
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        try await storage.close()
-    }
-}
-
-/// Deletes ended sessions at start and then hourly, so the sessions of people who never log
-/// in again do not stay for ever (a login also clears its user's).
+/// Deletes ended sessions and ended login-count windows at start and then every five minutes,
+/// so the sessions of people who never log in again, and the counts of made-up usernames, do
+/// not stay for ever (a login also clears its user's dead sessions).
 struct SessionSweeper: Service {
-    let sessions: any SessionRepository
+    let storage: Storage
     let now: @Sendable () -> Date
     let logger: Logger
-    var interval: Duration = .seconds(3_600)
+    var interval: Duration = .seconds(300)
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
-                do {
-                    let deleted = try await sessions.deleteEnded(at: now())
-                    if deleted > 0 { logger.info("ended sessions deleted", metadata: ["count": .stringConvertible(deleted)]) }
-                } catch {
-                    logger.warning("could not delete ended sessions", metadata: ["error": .string(String(describing: error))])
-                }
                 try? await Task.sleep(for: interval)
+                if Task.isCancelled { return }
+                await sweep()
+            }
+        }
+    }
+
+    func sweep() async {
+        do {
+            let date = now()
+            let sessions = try await storage.sessions.deleteEnded(at: date, logger: logger)
+            let attempts = try await storage.loginAttempts.deleteExpired(at: date, rule: LoginThrottleRule(), logger: logger)
+            if sessions > 0 || attempts > 0 {
+                logger.info(
+                    "ended sessions and login counts deleted",
+                    metadata: ["sessions": .stringConvertible(sessions), "login_counts": .stringConvertible(attempts)]
+                )
+            }
+        } catch {
+            if !Task.isCancelled {
+                logger.warning("could not delete ended sessions", metadata: ["error": .string(String(describing: error))])
             }
         }
     }

@@ -20,6 +20,8 @@ public enum JWTAlgorithmName: String, Sendable, CaseIterable {
 public enum DatabaseLocation: Sendable, Equatable {
     /// A SQLite file, at an absolute path.
     case sqlite(path: String)
+    /// A PostgreSQL database, shared by any number of replicas.
+    case postgres(PostgresLocation)
 }
 
 /// Every option of API.md with its default. Tests build one as a plain value; the command line
@@ -109,11 +111,11 @@ public struct ServerConfiguration: Sendable {
             return .sqlite(path: path)
         }
         if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw ConfigurationError(
-                "--database-url: the PostgreSQL engine is not available in this build yet; use SQLite (omit --database-url, or sqlite:///abs/path.sqlite)"
-            )
+            return .postgres(try PostgresLocation(url: url))
         }
-        throw ConfigurationError("--database-url must look like sqlite:///abs/path.sqlite, got a URL with another scheme")
+        throw ConfigurationError(
+            "--database-url must look like sqlite:///abs/path.sqlite or postgres://user:password@host:5432/database, got a URL with another scheme"
+        )
     }
 
     func absolutePath(_ path: String) -> String {

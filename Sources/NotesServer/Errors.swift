@@ -113,6 +113,13 @@ public struct APIError: Error, Sendable {
         return e
     }
 
+    /// The database does not answer; nothing was changed.
+    static let unavailable: APIError = {
+        var e = APIError(.serviceUnavailable, .serviceUnavailable, "the database is not answering; nothing was changed, try again shortly")
+        e.headers = [.retryAfter: "5"]
+        return e
+    }()
+
     /// The JSON body of this error.
     var body: ErrorBody {
         ErrorBody(error: .init(name: name, message: message, expiredAt: expiredAt, date: date, details: details))

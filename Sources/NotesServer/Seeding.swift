@@ -2,14 +2,14 @@ import Foundation
 import Logging
 
 /// A Seeds file: demo users with plain-text passwords (hashed when loaded) and their notes.
-struct SeedFile: Decodable {
-    struct SeedUser: Decodable {
+struct SeedFile: Decodable, Sendable {
+    struct SeedUser: Decodable, Sendable {
         var username: String
         var password: String
         var admin: Bool?
     }
 
-    struct SeedNote: Decodable {
+    struct SeedNote: Decodable, Sendable {
         var username: String
         var title: String
         var body: String?
@@ -29,20 +29,37 @@ struct Seeder {
     let now: @Sendable () -> Date
     let logger: Logger
 
-    func load(path: String) async throws {
+    /// Reads and checks a Seeds file without touching the database, so that a broken one is
+    /// a startup error before anything else happens.
+    static func read(path: String) throws -> SeedFile {
         let seeds: SeedFile
         do {
             seeds = try JSONDecoder().decode(SeedFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
         } catch {
             throw ConfigurationError("--seed \(path) cannot be loaded: \(Self.describe(error))")
         }
-        var createdUsers = 0
-        var createdNotes = 0
         for user in seeds.users {
             if let problem = Validate.username(user.username) ?? Validate.password(user.password) {
                 throw ConfigurationError("--seed \(path): user '\(user.username)' \(problem)")
             }
-            if try await users.find(username: user.username) != nil { continue }
+        }
+        for (index, note) in (seeds.notes ?? []).enumerated() {
+            if let problem = Validate.title(note.title) ?? Validate.body(note.body ?? "") ?? Validate.tags(note.tags ?? []) {
+                throw ConfigurationError("--seed \(path): note \(index + 1) '\(note.title)': \(problem)")
+            }
+        }
+        return seeds
+    }
+
+    func load(path: String) async throws {
+        try await load(Self.read(path: path), path: path)
+    }
+
+    func load(_ seeds: SeedFile, path: String) async throws {
+        var createdUsers = 0
+        var createdNotes = 0
+        for user in seeds.users {
+            if try await users.find(username: user.username, logger: logger) != nil { continue }
             let account = UserAccount(
                 id: UUID(),
                 username: user.username,
@@ -51,22 +68,19 @@ struct Seeder {
                 createdAt: now()
             )
             do {
-                try await users.create(account)
+                try await users.create(account, logger: logger)
                 createdUsers += 1
             } catch StorageError.usernameTaken {
                 continue
             }
         }
         for (index, note) in (seeds.notes ?? []).enumerated() {
-            guard let owner = try await users.find(username: note.username) else {
+            guard let owner = try await users.find(username: note.username, logger: logger) else {
                 throw ConfigurationError("--seed \(path): note \(index + 1) names unknown user '\(note.username)'")
             }
             let body = note.body ?? ""
             let tags = note.tags ?? []
-            if let problem = Validate.title(note.title) ?? Validate.body(body) ?? Validate.tags(tags) {
-                throw ConfigurationError("--seed \(path): note \(index + 1) '\(note.title)': \(problem)")
-            }
-            if try await notes.exists(ownerID: owner.id, title: note.title) { continue }
+            if try await notes.exists(ownerID: owner.id, title: note.title, logger: logger) { continue }
             // Inserted in the file's order, and the repository keeps each new note strictly
             // newer than the owner's last: the first listed is the oldest.
             let created = now()
@@ -80,7 +94,8 @@ struct Seeder {
                     createdAt: created,
                     updatedAt: created,
                     version: 1
-                )
+                ),
+                logger: logger
             )
             createdNotes += 1
         }

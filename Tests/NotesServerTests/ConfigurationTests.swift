@@ -68,7 +68,7 @@ struct ConfigurationTests {
             (["--jwt-algorithm", "HS256", "--jwt-secret", "short"], "at least 32"),
             (["--clock-tolerance", "6m"], "5m"),
             (["--access-token-ttl", "soon"], "duration"),
-            (["--database-url", "postgres://u:p@localhost/db"], "PostgreSQL"),
+            (["--database-url", "postgres://localhost/db"], "PostgreSQL URL names no user"),
             (["--database-url", "sqlite://relative.sqlite"], "absolute path"),
             (["--database-url", "mysql://x"], "sqlite:///"),
             (["--port", "70000"], "--port"),

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
@@ -12,14 +13,14 @@ import Testing
 /// A note repository that fails like a broken disk would.
 struct BrokenNotes: NoteRepository {
     struct Failure: Error, CustomStringConvertible { var description: String { "disk on fire: /var/secret/path" } }
-    func create(_ note: StoredNote) async throws -> StoredNote { throw Failure() }
-    func find(id: UUID, ownerID: UUID) async throws -> StoredNote? { throw Failure() }
-    func list(ownerID: UUID, query: NoteQuery) async throws -> [StoredNote] { throw Failure() }
-    func update(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, changes: NoteChanges, at date: Date) async throws -> StoredNote {
+    func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote { throw Failure() }
+    func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote? { throw Failure() }
+    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> [StoredNote] { throw Failure() }
+    func update(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, changes: NoteChanges, at date: Date, logger: Logger) async throws -> StoredNote {
         throw Failure()
     }
-    func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?) async throws { throw Failure() }
-    func exists(ownerID: UUID, title: String) async throws -> Bool { throw Failure() }
+    func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, logger: Logger) async throws { throw Failure() }
+    func exists(ownerID: UUID, title: String, logger: Logger) async throws -> Bool { throw Failure() }
 }
 
 @Suite("Error shapes: 404, 405, 500, health and request ids")
@@ -102,7 +103,7 @@ struct ErrorShapeTests {
             let ok = try await client.get("/health")
             #expect(ok.status == .ok)
             #expect(try ok.decode(HealthStatus.self).status == "ok")
-            try await database.storage.close()
+            try database.writer.close()
             let down = try await client.get("/health")
             #expect(down.status == .serviceUnavailable)
         }

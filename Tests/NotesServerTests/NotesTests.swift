@@ -11,9 +11,9 @@ import Testing
 
 @Suite("Notes CRUD, isolation and ETags")
 struct NotesTests {
-    @Test("create answers 201 with Location and ETag; show answers the same note")
-    func createAndShow() async throws {
-        try await withApp { client in
+    @Test("create answers 201 with Location and ETag; show answers the same note", arguments: Engine.allCases)
+    func createAndShow(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             let response = try await client.post("/notes", token: token, json: NoteInput(title: "First", body: "Hello", tags: ["a", "b"]))
             #expect(response.status == .created)
@@ -31,9 +31,9 @@ struct NotesTests {
         }
     }
 
-    @Test("body defaults to empty and tags to none; text comes back exactly")
-    func defaultsAndExactText() async throws {
-        try await withApp { client in
+    @Test("body defaults to empty and tags to none; text comes back exactly", arguments: Engine.allCases)
+    func defaultsAndExactText(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             let bare = try await client.execute(
                 uri: "/notes",
@@ -51,9 +51,9 @@ struct NotesTests {
         }
     }
 
-    @Test("PUT replaces (absent body and tags reset), PATCH changes only what it sends, versions grow by one")
-    func updates() async throws {
-        try await withApp { client in
+    @Test("PUT replaces (absent body and tags reset), PATCH changes only what it sends, versions grow by one", arguments: Engine.allCases)
+    func updates(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             let note = try await client.createNote(token, title: "T", body: "B", tags: ["x"])
             let put = try await client.execute(
@@ -86,9 +86,9 @@ struct NotesTests {
         }
     }
 
-    @Test("delete answers 204, then the note is gone")
-    func delete() async throws {
-        try await withApp { client in
+    @Test("delete answers 204, then the note is gone", arguments: Engine.allCases)
+    func delete(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             let note = try await client.createNote(token, title: "Gone soon")
             #expect(try await client.execute(uri: "/notes/\(note.id)", method: .delete, headers: bearer(token)).status == .noContent)
@@ -97,9 +97,9 @@ struct NotesTests {
         }
     }
 
-    @Test("another user's note is 404 for every method, and never listed")
-    func isolation() async throws {
-        try await withApp { client in
+    @Test("another user's note is 404 for every method, and never listed", arguments: Engine.allCases)
+    func isolation(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let alice = try await client.signUp("alice")
             let bob = try await client.signUp("bob")
             let note = try await client.createNote(alice, title: "Alice's secret")
@@ -122,17 +122,17 @@ struct NotesTests {
         }
     }
 
-    @Test("a malformed note id is 404")
-    func malformedID() async throws {
-        try await withApp { client in
+    @Test("a malformed note id is 404", arguments: Engine.allCases)
+    func malformedID(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             #expect(try await client.get("/notes/not-a-uuid", token: token).status == .notFound)
         }
     }
 
-    @Test("If-Match: a stale ETag is 412 and changes nothing; the current one and * succeed")
-    func ifMatch() async throws {
-        try await withApp { client in
+    @Test("If-Match: a stale ETag is 412 and changes nothing; the current one and * succeed", arguments: Engine.allCases)
+    func ifMatch(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             let note = try await client.createNote(token, title: "v1")
             var headers = jsonHeaders(token)
@@ -168,9 +168,9 @@ struct NotesTests {
         }
     }
 
-    @Test("If-None-Match with the current ETag is 304")
-    func ifNoneMatch() async throws {
-        try await withApp { client in
+    @Test("If-None-Match with the current ETag is 304", arguments: Engine.allCases)
+    func ifNoneMatch(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             let note = try await client.createNote(token, title: "cached")
             let cached = try await client.get("/notes/\(note.id)", token: token, headers: [.ifNoneMatch: "\"1\""])

@@ -25,9 +25,9 @@ struct PaginationSearchTests {
         return seen
     }
 
-    @Test("pages are newest first and cover every note exactly once")
-    func pages() async throws {
-        try await withApp { client in
+    @Test("pages are newest first and cover every note exactly once", arguments: Engine.allCases)
+    func pages(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             var created: [Note] = []
             for i in 0..<7 { created.append(try await client.createNote(token, title: "note \(i)")) }
@@ -39,9 +39,9 @@ struct PaginationSearchTests {
         }
     }
 
-    @Test("notes added while paging are never repeated and never make an older one skipped")
-    func addWhilePaging() async throws {
-        try await withApp { client in
+    @Test("notes added while paging are never repeated and never make an older one skipped", arguments: Engine.allCases)
+    func addWhilePaging(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             var older: [Note] = []
             for i in 0..<6 { older.append(try await client.createNote(token, title: "old \(i)")) }
@@ -60,9 +60,9 @@ struct PaginationSearchTests {
         }
     }
 
-    @Test("edits do not move a note in the list")
-    func editDoesNotMove() async throws {
-        try await withApp { client in
+    @Test("edits do not move a note in the list", arguments: Engine.allCases)
+    func editDoesNotMove(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             let a = try await client.createNote(token, title: "a")
             let b = try await client.createNote(token, title: "b")
@@ -82,9 +82,9 @@ struct PaginationSearchTests {
         }
     }
 
-    @Test("a tampered cursor is 400")
-    func tamperedCursor() async throws {
-        try await withApp { client in
+    @Test("a tampered cursor is 400", arguments: Engine.allCases)
+    func tamperedCursor(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             for i in 0..<3 { _ = try await client.createNote(token, title: "n\(i)") }
             let page: Page<Note> = try await client.get("/notes?limit=1", token: token).decode()
@@ -105,18 +105,18 @@ struct PaginationSearchTests {
         }
     }
 
-    @Test("limit 1 and 100 are accepted")
-    func limitEdges() async throws {
-        try await withApp { client in
+    @Test("limit 1 and 100 are accepted", arguments: Engine.allCases)
+    func limitEdges(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             #expect(try await client.get("/notes?limit=1", token: token).status == .ok)
             #expect(try await client.get("/notes?limit=100", token: token).status == .ok)
         }
     }
 
-    @Test("q matches whole words, any case, and every word must appear")
-    func search() async throws {
-        try await withApp { client in
+    @Test("q matches whole words, any case, and every word must appear", arguments: Engine.allCases)
+    func search(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             let coffee = try await client.createNote(token, title: "Shopping", body: "Coffee beans and milk")
             let both = try await client.createNote(token, title: "Coffee plan", body: "Buy BEANS tomorrow")
@@ -136,9 +136,9 @@ struct PaginationSearchTests {
         }
     }
 
-    @Test("tag filters by exact tag, and combines with q and paging")
-    func tagFilter() async throws {
-        try await withApp { client in
+    @Test("tag filters by exact tag, and combines with q and paging", arguments: Engine.allCases)
+    func tagFilter(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let token = try await client.signUp("alice")
             var work: [Note] = []
             for i in 0..<5 { work.append(try await client.createNote(token, title: "work \(i)", body: "report", tags: ["work", "q\(i)"])) }
@@ -151,9 +151,9 @@ struct PaginationSearchTests {
         }
     }
 
-    @Test("search only sees the caller's notes")
-    func searchIsolation() async throws {
-        try await withApp { client in
+    @Test("search only sees the caller's notes", arguments: Engine.allCases)
+    func searchIsolation(engine: Engine) async throws {
+        try await withApp(engine: engine) { client in
             let alice = try await client.signUp("alice")
             let bob = try await client.signUp("bob")
             _ = try await client.createNote(alice, title: "secret", body: "password hint")

@@ -40,7 +40,7 @@ struct ServerProcessTests {
         "bad configuration exits non-zero before binding, with one line on stderr",
         arguments: [
             ["--jwt-algorithm", "HS999"], ["--jwt-algorithm", "HS256", "--jwt-secret", "short"], ["--clock-tolerance", "1h"],
-            ["--database-url", "postgres://u:p@127.0.0.1/db"], ["--jwt-private-key", "/nonexistent.pem"],
+            ["--database-url", "postgres://u:p@127.0.0.1:1/db"], ["--database-url", "mysql://u@h/db"], ["--jwt-private-key", "/nonexistent.pem"],
         ]
     )
     func badConfiguration(arguments: [String]) async throws {

@@ -36,8 +36,8 @@ struct AccessTokens: Sendable {
     let clockTolerance: Int
     let now: @Sendable () -> Date
 
-    func sign(user: AuthenticatedUser) async throws -> String {
-        let issuedAt = Date(timeIntervalSince1970: now().timeIntervalSince1970.rounded(.down))
+    func sign(user: AuthenticatedUser, at date: Date) async throws -> String {
+        let issuedAt = Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.down))
         let claims = AccessClaims(
             sub: SubjectClaim(value: user.id.uuidString),
             name: user.username,

@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Logging
 
 /// Opaque refresh tokens: 256 random bits, base64url; only their SHA-256 is stored. Each use
 /// rotates the token; a rotated one presented again revokes its whole family.
@@ -7,7 +8,6 @@ struct RefreshTokens: Sendable {
     let sessions: any SessionRepository
     /// Seconds a family lives from its login; rotation does not extend it.
     let ttl: Int
-    let now: @Sendable () -> Date
 
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -20,21 +20,27 @@ struct RefreshTokens: Sendable {
     }
 
     /// A new family for a fresh login: its first token and its expiry.
-    func startFamily(userID: UUID) async throws -> (token: String, expiresAt: Date) {
+    func startFamily(userID: UUID, at created: Date, logger: Logger) async throws -> (token: String, expiresAt: Date) {
         let token = Self.generate()
-        let created = now()
         let expires = created.addingTimeInterval(TimeInterval(ttl))
-        try await sessions.createFamily(id: UUID(), userID: userID, tokenHash: Self.hash(token), createdAt: created, expiresAt: expires)
+        try await sessions.createFamily(
+            id: UUID(),
+            userID: userID,
+            tokenHash: Self.hash(token),
+            createdAt: created,
+            expiresAt: expires,
+            logger: logger
+        )
         return (token, expires)
     }
 
-    func rotate(_ token: String) async throws -> (outcome: RotationOutcome, newToken: String) {
+    func rotate(_ token: String, at date: Date, logger: Logger) async throws -> (outcome: RotationOutcome, newToken: String) {
         let next = Self.generate()
-        let outcome = try await sessions.rotate(tokenHash: Self.hash(token), newTokenHash: Self.hash(next), at: now())
+        let outcome = try await sessions.rotate(tokenHash: Self.hash(token), newTokenHash: Self.hash(next), at: date, logger: logger)
         return (outcome, next)
     }
 
-    func revoke(_ token: String) async throws {
-        try await sessions.revokeFamily(tokenHash: Self.hash(token), at: now())
+    func revoke(_ token: String, at date: Date, logger: Logger) async throws {
+        try await sessions.revokeFamily(tokenHash: Self.hash(token), at: date, logger: logger)
     }
 }

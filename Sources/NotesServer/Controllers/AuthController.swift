@@ -34,7 +34,7 @@ struct AuthController: Sendable {
             createdAt: now()
         )
         do {
-            try await users.create(account)
+            try await users.create(account, logger: context.logger)
         } catch StorageError.usernameTaken {
             throw APIError.conflict("username '\(credentials.username)' is already taken")
         }
@@ -45,42 +45,52 @@ struct AuthController: Sendable {
     @Sendable func login(request: Request, context: AppRequestContext) async throws -> TokenPair {
         var request = request
         let credentials = try await request.decodeJSON(Credentials.self, context: context)
-        // A name that fails validation cannot exist: all of them share one throttle bucket, so
-        // made-up names cannot grow the throttle's memory by more than valid names can.
+        // One reading of the clock for the whole request.
+        let date = now()
+        // A name that fails validation cannot exist: all of them share one throttle key.
         let key = Validate.username(credentials.username) == nil ? credentials.username : LoginThrottle.invalidNameKey
-        if let retryAfter = await throttle.begin(username: key) {
-            context.logger.notice("login throttled")
-            throw APIError.tooManyRequests(retryAfter: retryAfter)
+        // Counted before bcrypt runs (a place is taken), so concurrent guesses cannot slip
+        // past the limit; settled with what the check said.
+        try await throttle.begin(key: key, at: date, logger: context.logger)
+        let account: UserAccount?
+        let matches: Bool
+        do {
+            account = try await users.find(username: credentials.username, logger: context.logger)
+            // An unknown username is checked against a decoy hash at the same cost: same time.
+            // A password with a NUL is checked too (for the time), but never accepted: bcrypt
+            // would stop reading at the NUL.
+            matches = try await hasher.verify(credentials.password, hash: account?.passwordHash ?? hasher.decoyHash)
+        } catch {
+            // Refused before the password was checked (busy, or the database): not a failure.
+            try? await throttle.settle(key: key, outcome: .cancelled, at: date, logger: context.logger)
+            throw error
         }
-        let account = try await users.find(username: credentials.username)
-        // An unknown username is checked against a decoy hash at the same cost: same time.
-        // A password with a NUL is checked too (for the time), but never accepted: bcrypt
-        // would stop reading at the NUL.
-        let matches = try await hasher.verify(credentials.password, hash: account?.passwordHash ?? hasher.decoyHash)
         guard let account, matches, !credentials.password.utf8.contains(0) else {
+            try await throttle.settle(key: key, outcome: .failure, at: date, logger: context.logger)
             // Attempted usernames are not logged: people type passwords into that field.
             context.logger.notice("login failed", metadata: ["user_id": .string(account?.id.uuidString ?? "unknown")])
             throw APIError.badCredentials
         }
-        await throttle.succeeded(username: key)
+        try await throttle.settle(key: key, outcome: .success, at: date, logger: context.logger)
         // After a --bcrypt-cost change, move the hash to the new cost while the password is at
         // hand; otherwise old accounts would answer at another speed than unknown names do.
         if hasher.needsRehash(account.passwordHash) {
             do {
-                try await users.updatePasswordHash(id: account.id, to: try await hasher.hash(credentials.password))
+                try await users.updatePasswordHash(id: account.id, to: try await hasher.hash(credentials.password), logger: context.logger)
             } catch {
                 context.logger.warning("could not rehash a password at the new cost", metadata: ["user_id": .string(account.id.uuidString)])
             }
         }
-        let session = try await refreshTokens.startFamily(userID: account.id)
+        let session = try await refreshTokens.startFamily(userID: account.id, at: date, logger: context.logger)
         context.logger.info("logged in", metadata: ["user_id": .string(account.id.uuidString)])
-        return try await pair(for: account, refreshToken: session.token, familyExpiresAt: session.expiresAt)
+        return try await pair(for: account, refreshToken: session.token, familyExpiresAt: session.expiresAt, at: date)
     }
 
     @Sendable func refresh(request: Request, context: AppRequestContext) async throws -> TokenPair {
         var request = request
         let body = try await request.decodeJSON(RefreshRequest.self, context: context)
-        let (outcome, newToken) = try await refreshTokens.rotate(body.refreshToken)
+        let date = now()
+        let (outcome, newToken) = try await refreshTokens.rotate(body.refreshToken, at: date, logger: context.logger)
         switch outcome {
         case .invalid:
             throw APIError.badRefreshToken
@@ -88,26 +98,26 @@ struct AuthController: Sendable {
             context.logger.warning("refresh token reuse: session family revoked")
             throw APIError.authentication("refresh token was already used; the session is revoked, log in again")
         case .rotated(let userID, let familyExpiresAt):
-            guard let account = try await users.find(id: userID) else { throw APIError.badRefreshToken }
-            return try await pair(for: account, refreshToken: newToken, familyExpiresAt: familyExpiresAt)
+            guard let account = try await users.find(id: userID, logger: context.logger) else { throw APIError.badRefreshToken }
+            return try await pair(for: account, refreshToken: newToken, familyExpiresAt: familyExpiresAt, at: date)
         }
     }
 
     @Sendable func logout(request: Request, context: AppRequestContext) async throws -> Response {
         var request = request
         let body = try await request.decodeJSON(RefreshRequest.self, context: context)
-        try await refreshTokens.revoke(body.refreshToken)
+        try await refreshTokens.revoke(body.refreshToken, at: now(), logger: context.logger)
         return Response(status: .noContent)
     }
 
-    private func pair(for account: UserAccount, refreshToken: String, familyExpiresAt: Date) async throws -> TokenPair {
+    private func pair(for account: UserAccount, refreshToken: String, familyExpiresAt: Date, at date: Date) async throws -> TokenPair {
         let user = AuthenticatedUser(id: account.id, username: account.username, admin: account.admin)
-        let accessToken = try await accessTokens.sign(user: user)
+        let accessToken = try await accessTokens.sign(user: user, at: date)
         return TokenPair(
             accessToken: accessToken,
             refreshToken: refreshToken,
             expiresIn: accessTokens.ttl,
-            refreshExpiresIn: max(0, Int(familyExpiresAt.timeIntervalSince(now()).rounded(.down)))
+            refreshExpiresIn: max(0, Int(familyExpiresAt.timeIntervalSince(date).rounded(.down)))
         )
     }
 }

@@ -34,7 +34,7 @@ struct NotesController: Sendable {
             if let position = cursors.decode(String(text)) { query.after = position } else { problems["cursor"] = "was not issued by this server" }
         }
         if let text = params["q"] {
-            let words = Self.words(in: String(text))
+            let words = SearchWords.words(in: String(text))
             if words.isEmpty { problems["q"] = "must contain at least one word" } else { query.words = words }
         }
         if let text = params["tag"] {
@@ -44,7 +44,7 @@ struct NotesController: Sendable {
 
         let pageSize = query.limit
         query.limit += 1  // one more tells whether a next page exists
-        var found = try await notes.list(ownerID: context.user.id, query: query)
+        var found = try await notes.list(ownerID: context.user.id, query: query, logger: context.logger)
         var next: String?
         if found.count > pageSize {
             found.removeLast(found.count - pageSize)
@@ -53,11 +53,6 @@ struct NotesController: Sendable {
             }
         }
         return Page(items: found.map(Note.init), nextCursor: next)
-    }
-
-    /// Letters and digits make words; everything else separates them.
-    static func words(in text: String) -> [String] {
-        text.split(whereSeparator: { !($0.isLetter || $0.isNumber) }).map { $0.lowercased() }
     }
 
     @Sendable func create(request: Request, context: AuthenticatedContext) async throws -> Response {
@@ -77,7 +72,7 @@ struct NotesController: Sendable {
             updatedAt: Date(millisecondsSince1970: date.millisecondsSince1970),
             version: 1
         )
-        let stored = try await notes.create(note)
+        let stored = try await notes.create(note, logger: context.logger)
         let wire = Note(stored)
         var response = try wire.response(from: request, context: context)
         response.status = .created
@@ -88,7 +83,7 @@ struct NotesController: Sendable {
 
     @Sendable func show(request: Request, context: AuthenticatedContext) async throws -> Response {
         let id = try Self.noteID(context)
-        guard let note = try await notes.find(id: id, ownerID: context.user.id) else { throw Self.missing }
+        guard let note = try await notes.find(id: id, ownerID: context.user.id, logger: context.logger) else { throw Self.missing }
         let wire = Note(note)
         if let ifNoneMatch = request.headers[.ifNoneMatch], ETagList(ifNoneMatch).matches(version: note.version) {
             return Response(status: .notModified, headers: [.eTag: wire.etag])
@@ -125,7 +120,8 @@ struct NotesController: Sendable {
                 ownerID: context.user.id,
                 allowedVersions: Self.allowedVersions(request),
                 changes: changes,
-                at: now()
+                at: now(),
+                logger: context.logger
             )
             let wire = Note(updated)
             var response = try wire.response(from: request, context: context)
@@ -139,7 +135,7 @@ struct NotesController: Sendable {
     @Sendable func delete(request: Request, context: AuthenticatedContext) async throws -> Response {
         let id = try Self.noteID(context)
         do {
-            try await notes.delete(id: id, ownerID: context.user.id, allowedVersions: Self.allowedVersions(request))
+            try await notes.delete(id: id, ownerID: context.user.id, allowedVersions: Self.allowedVersions(request), logger: context.logger)
         } catch let error as StorageError {
             throw Self.translate(error)
         }
@@ -165,6 +161,7 @@ struct NotesController: Sendable {
         switch error {
         case .noteNotFound, .usernameTaken: missing
         case .versionMismatch(let current): .preconditionFailed(current: current)
+        case .unavailable: .unavailable
         }
     }
 

@@ -11,7 +11,7 @@ struct UsersController: Sendable {
     }
 
     @Sendable func me(request: Request, context: AuthenticatedContext) async throws -> User {
-        guard let account = try await users.find(id: context.user.id) else {
+        guard let account = try await users.find(id: context.user.id, logger: context.logger) else {
             throw APIError.authentication("the account of this token no longer exists")
         }
         return User(account)
@@ -19,6 +19,6 @@ struct UsersController: Sendable {
 
     @Sendable func list(request: Request, context: AuthenticatedContext) async throws -> [User] {
         guard context.user.admin else { throw APIError.forbidden("listing users needs an admin account") }
-        return try await users.all().map(User.init)
+        return try await users.all(logger: context.logger).map(User.init)
     }
 }

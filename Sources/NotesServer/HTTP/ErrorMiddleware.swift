@@ -79,6 +79,8 @@ struct ErrorMiddleware: RouterMiddleware {
         switch error {
         case let error as APIError:
             return error.response()
+        case StorageError.unavailable:
+            return APIError.unavailable.response()
         case let error as HTTPError:
             return Self.mapped(error, request: request, routes: routes)?.response()
                 ?? internalError(error, context: context)

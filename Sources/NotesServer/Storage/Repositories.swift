@@ -1,4 +1,6 @@
 import Foundation
+import Logging
+import ServiceLifecycle
 
 /// An account as the server keeps it: the password only as a bcrypt hash.
 struct UserAccount: Sendable, Equatable {
@@ -32,7 +34,8 @@ struct NotePosition: Sendable, Equatable, Codable {
 struct NoteQuery: Sendable {
     var limit: Int
     var after: NotePosition?
-    /// Words that must all appear in title or body (whole words, any case).
+    /// Words that must all appear in title or body (whole words, any case), as
+    /// ``SearchWords/words(in:)`` makes them.
     var words: [String] = []
     var tag: String?
 }
@@ -49,32 +52,44 @@ enum StorageError: Error, Equatable {
     case usernameTaken
     case noteNotFound
     case versionMismatch(current: Int)
+    /// The database does not answer (down, unreachable, or too slow): nothing was changed
+    /// that the caller can see, and the request may be tried again.
+    case unavailable
 }
 
 protocol UserRepository: Sendable {
     /// Throws ``StorageError/usernameTaken`` when the username exists.
-    func create(_ account: UserAccount) async throws
-    func find(username: String) async throws -> UserAccount?
-    func find(id: UUID) async throws -> UserAccount?
+    func create(_ account: UserAccount, logger: Logger) async throws
+    func find(username: String, logger: Logger) async throws -> UserAccount?
+    func find(id: UUID, logger: Logger) async throws -> UserAccount?
     /// Every account, oldest first.
-    func all() async throws -> [UserAccount]
+    func all(logger: Logger) async throws -> [UserAccount]
     /// Replaces an account's password hash (after a cost change).
-    func updatePasswordHash(id: UUID, to hash: String) async throws
+    func updatePasswordHash(id: UUID, to hash: String, logger: Logger) async throws
 }
 
 protocol NoteRepository: Sendable {
     /// Stores a note; its `createdAt` may move a millisecond or so later, so that it is strictly
-    /// newer than the owner's other notes. Returns the note as stored.
-    func create(_ note: StoredNote) async throws -> StoredNote
+    /// newer than every note its owner has ever created (concurrent creates included). Returns
+    /// the note as stored.
+    func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote
     /// Nil when the note does not exist or belongs to someone else.
-    func find(id: UUID, ownerID: UUID) async throws -> StoredNote?
+    func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote?
     /// Up to `query.limit` notes, newest first (ties by id, descending).
-    func list(ownerID: UUID, query: NoteQuery) async throws -> [StoredNote]
-    /// Applies `changes` atomically when `allowedVersions` is nil (no If-Match, or `*`) or holds
-    /// the current version; bumps the version.
-    func update(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, changes: NoteChanges, at date: Date) async throws -> StoredNote
-    func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?) async throws
-    func exists(ownerID: UUID, title: String) async throws -> Bool
+    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> [StoredNote]
+    /// Applies `changes` in one conditional statement when `allowedVersions` is nil (no
+    /// If-Match, or `*`) or holds the current version; bumps the version.
+    func update(
+        id: UUID,
+        ownerID: UUID,
+        allowedVersions: Set<Int>?,
+        changes: NoteChanges,
+        at date: Date,
+        logger: Logger
+    ) async throws
+        -> StoredNote
+    func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, logger: Logger) async throws
+    func exists(ownerID: UUID, title: String, logger: Logger) async throws -> Bool
 }
 
 /// The result of presenting a refresh token.
@@ -89,14 +104,28 @@ enum RotationOutcome: Sendable, Equatable {
 
 protocol SessionRepository: Sendable {
     /// Starts a session family with its first refresh token (stored as a hash only).
-    func createFamily(id: UUID, userID: UUID, tokenHash: String, createdAt: Date, expiresAt: Date) async throws
-    /// Spends `tokenHash` and stores `newTokenHash` in its family, atomically.
-    func rotate(tokenHash: String, newTokenHash: String, at date: Date) async throws -> RotationOutcome
+    func createFamily(id: UUID, userID: UUID, tokenHash: String, createdAt: Date, expiresAt: Date, logger: Logger) async throws
+    /// Spends `tokenHash` and stores `newTokenHash` in its family, under a lock on the family:
+    /// of concurrent presentations of one token exactly one rotates it, the others are reuse.
+    func rotate(tokenHash: String, newTokenHash: String, at date: Date, logger: Logger) async throws -> RotationOutcome
     /// Revokes the family of `tokenHash`; nothing happens for an unknown one.
-    func revokeFamily(tokenHash: String, at date: Date) async throws
+    func revokeFamily(tokenHash: String, at date: Date, logger: Logger) async throws
     /// Deletes every expired or revoked family with its tokens; returns how many families.
     /// (Their tokens would be refused anyway: unknown and revoked answer alike.)
-    func deleteEnded(at date: Date) async throws -> Int
+    func deleteEnded(at date: Date, logger: Logger) async throws -> Int
+}
+
+/// Login attempts counted per key (a username, or one shared key for impossible ones), kept
+/// in the database so that replicas share them and a restart keeps them. Each call reads and
+/// writes one key's row under a lock, applying ``LoginThrottleRule``.
+protocol LoginAttemptRepository: Sendable {
+    /// Decides whether an attempt may go on to the password check; an admitted one holds a
+    /// reservation until ``settle(key:outcome:at:rule:logger:)``.
+    func admit(key: String, at date: Date, rule: LoginThrottleRule, logger: Logger) async throws -> LoginAdmission
+    /// Ends an admitted attempt's reservation with what the password check said.
+    func settle(key: String, outcome: LoginOutcome, at date: Date, rule: LoginThrottleRule, logger: Logger) async throws
+    /// Deletes rows whose window has ended and that hold no live reservation; returns how many.
+    func deleteExpired(at date: Date, rule: LoginThrottleRule, logger: Logger) async throws -> Int
 }
 
 /// One database engine's repositories, plus a liveness check for `/health`.
@@ -104,7 +133,11 @@ struct Storage: Sendable {
     var users: any UserRepository
     var notes: any NoteRepository
     var sessions: any SessionRepository
+    var loginAttempts: any LoginAttemptRepository
     var ping: @Sendable () async throws -> Void
-    /// Closes connections when the server stops.
-    var close: @Sendable () async throws -> Void
+    /// What must run while the server runs (PostgreSQL's connection pool), and what closes
+    /// the database when it stops. They are added to the application's services.
+    var services: [any Service]
+    /// Brings the schema up to date; runs with `services` running, before the server binds.
+    var prepare: @Sendable (_ logger: Logger) async throws -> Void
 }

@@ -1,5 +1,7 @@
 import Foundation
 import GRDB
+import Logging
+import ServiceLifecycle
 
 /// The SQLite engine, after GRDB's AppDatabase pattern: it owns a `DatabaseWriter` (a WAL
 /// `DatabasePool` on disk) and the migrations, applied before the server starts.
@@ -30,15 +32,17 @@ struct SQLiteDatabase: Sendable {
         return try SQLiteDatabase(DatabasePool(path: path, configuration: configuration))
     }
 
-    /// The repositories over this database.
+    /// The repositories over this database (already migrated when it was opened).
     var storage: Storage {
         let writer = self.writer
         return Storage(
             users: SQLiteUserRepository(writer: writer),
             notes: SQLiteNoteRepository(writer: writer),
             sessions: SQLiteSessionRepository(writer: writer),
+            loginAttempts: SQLiteLoginAttemptRepository(writer: writer),
             ping: { try await writer.read { db in _ = try Int.fetchOne(db, sql: "SELECT 1") } },
-            close: { try writer.close() }
+            services: [SQLiteCloser(writer: writer)],
+            prepare: { _ in }
         )
     }
 
@@ -84,7 +88,64 @@ struct SQLiteDatabase: Sendable {
                 t.column("spentAtMs", .integer)
             }
         }
+        // The search index was linked to the notes through SQLite's implicit rowid, which
+        // VACUUM may renumber; it is now linked through an INTEGER PRIMARY KEY alias
+        // (`rowNumber`), which SQLite keeps. Also: each user's newest note time, kept on the
+        // user so that "strictly newer" is one conditional update; and the login counts.
+        migrator.registerMigration("v2-stable-search-key-login-attempts") { db in
+            try db.execute(
+                sql: """
+                    DROP TABLE notes_fts;
+                    DROP TRIGGER IF EXISTS __notes_fts_ai;
+                    DROP TRIGGER IF EXISTS __notes_fts_ad;
+                    DROP TRIGGER IF EXISTS __notes_fts_au;
+                    CREATE TABLE notes_new (
+                        rowNumber INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        ownerID TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        title TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        tags TEXT NOT NULL,
+                        createdAtMs INTEGER NOT NULL,
+                        updatedAtMs INTEGER NOT NULL,
+                        version INTEGER NOT NULL
+                    );
+                    INSERT INTO notes_new (rowNumber, id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version)
+                        SELECT rowid, id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version FROM notes;
+                    DROP TABLE notes;
+                    ALTER TABLE notes_new RENAME TO notes;
+                    CREATE INDEX notes_by_owner_newest ON notes(ownerID, createdAtMs, id);
+                    ALTER TABLE users ADD COLUMN lastNoteCreatedAtMs INTEGER NOT NULL DEFAULT 0;
+                    UPDATE users SET lastNoteCreatedAtMs = COALESCE((SELECT MAX(createdAtMs) FROM notes WHERE ownerID = users.id), 0);
+                    CREATE TABLE loginAttempts (
+                        key TEXT PRIMARY KEY,
+                        windowStartMs INTEGER NOT NULL,
+                        failures INTEGER NOT NULL,
+                        pending INTEGER NOT NULL,
+                        pendingUntilMs INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    """
+            )
+            // GRDB links the index to the table's INTEGER PRIMARY KEY and fills it.
+            try db.create(virtualTable: "notes_fts", using: FTS5()) { t in
+                t.synchronize(withTable: "notes")
+                t.tokenizer = .unicode61()
+                t.column("title")
+                t.column("body")
+            }
+        }
         return migrator
+    }
+}
+
+/// Closes the database after the HTTP server has drained its in-flight requests
+/// (ServiceLifecycle shuts services down in reverse order, the server first).
+struct SQLiteCloser: Service {
+    let writer: any DatabaseWriter
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        try writer.close()
     }
 }
 

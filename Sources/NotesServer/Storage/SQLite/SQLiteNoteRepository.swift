@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 
 struct NoteRow: Codable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "notes"
@@ -48,36 +49,46 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
 struct SQLiteNoteRepository: NoteRepository {
     let writer: any DatabaseWriter
 
-    func create(_ note: StoredNote) async throws -> StoredNote {
+    /// The columns a note is read back with (the row number stays inside the database).
+    private static let selection = "id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version"
+
+    func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote {
         try await writer.write { db in
             var row = NoteRow(note)
-            // Strictly newer than every note the owner has, even within one millisecond, so a
-            // note added while someone pages can never land behind their cursor.
-            let newest = try Int64.fetchOne(db, sql: "SELECT MAX(createdAtMs) FROM notes WHERE ownerID = ?", arguments: [row.ownerID])
-            if let newest, newest >= row.createdAtMs {
-                row.createdAtMs = newest + 1
-                row.updatedAtMs = max(row.updatedAtMs, row.createdAtMs)
-            }
+            // Strictly newer than every note the owner ever created, even within one
+            // millisecond, so a note added while someone pages can never land behind their
+            // cursor: one conditional update of the owner's row claims the time.
+            guard
+                let claimed = try Int64.fetchOne(
+                    db,
+                    sql: "UPDATE users SET lastNoteCreatedAtMs = MAX(lastNoteCreatedAtMs + 1, ?) WHERE id = ? RETURNING lastNoteCreatedAtMs",
+                    arguments: [row.createdAtMs, row.ownerID]
+                )
+            else { throw StorageError.noteNotFound }
+            row.createdAtMs = claimed
+            row.updatedAtMs = max(row.updatedAtMs, claimed)
             try row.insert(db)
             guard let stored = row.note else { throw StorageError.noteNotFound }
             return stored
         }
     }
 
-    func find(id: UUID, ownerID: UUID) async throws -> StoredNote? {
-        try await writer.read { db in try Self.row(db, id: id, ownerID: ownerID)?.note }
+    func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote? {
+        try await writer.read { db in
+            try NoteRow.fetchOne(
+                db,
+                sql: "SELECT \(Self.selection) FROM notes WHERE id = ? AND ownerID = ?",
+                arguments: [id.uuidString, ownerID.uuidString]
+            )?.note
+        }
     }
 
-    private static func row(_ db: Database, id: UUID, ownerID: UUID) throws -> NoteRow? {
-        try NoteRow.filter(NoteRow.Columns.id == id.uuidString && NoteRow.Columns.ownerID == ownerID.uuidString).fetchOne(db)
-    }
-
-    func list(ownerID: UUID, query: NoteQuery) async throws -> [StoredNote] {
+    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> [StoredNote] {
         var conditions: [SQL] = ["ownerID = \(ownerID.uuidString)"]
         if !query.words.isEmpty {
             // Each word quoted as an FTS5 string: whole tokens, all required, no operators.
             let pattern = query.words.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
-            conditions.append("rowid IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH \(pattern))")
+            conditions.append("rowNumber IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH \(pattern))")
         }
         if let tag = query.tag {
             conditions.append("EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE json_each.value = \(tag))")
@@ -88,7 +99,7 @@ struct SQLiteNoteRepository: NoteRepository {
             )
         }
         let sql: SQL = """
-            SELECT * FROM notes WHERE \(conditions.joined(separator: " AND "))
+            SELECT \(sql: Self.selection) FROM notes WHERE \(conditions.joined(separator: " AND "))
             ORDER BY createdAtMs DESC, id DESC LIMIT \(query.limit)
             """
         return try await writer.read { db in
@@ -96,30 +107,57 @@ struct SQLiteNoteRepository: NoteRepository {
         }
     }
 
-    func update(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, changes: NoteChanges, at date: Date) async throws -> StoredNote {
-        try await writer.write { db in
-            guard var row = try Self.row(db, id: id, ownerID: ownerID) else { throw StorageError.noteNotFound }
-            if let allowedVersions, !allowedVersions.contains(row.version) { throw StorageError.versionMismatch(current: row.version) }
-            if let title = changes.title { row.title = title }
-            if let body = changes.body { row.body = body }
-            if let tags = changes.tags { row.tags = tags }
-            row.version += 1
-            row.updatedAtMs = max(date.millisecondsSince1970, row.updatedAtMs)
-            try row.update(db)
-            guard let note = row.note else { throw StorageError.noteNotFound }
-            return note
+    func update(
+        id: UUID,
+        ownerID: UUID,
+        allowedVersions: Set<Int>?,
+        changes: NoteChanges,
+        at date: Date,
+        logger: Logger
+    ) async throws
+        -> StoredNote
+    {
+        let tags: String? = try changes.tags.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        var sql: SQL = """
+            UPDATE notes SET
+                title = COALESCE(\(changes.title), title),
+                body = COALESCE(\(changes.body), body),
+                tags = COALESCE(\(tags), tags),
+                version = version + 1,
+                updatedAtMs = MAX(updatedAtMs, \(date.millisecondsSince1970))
+            WHERE id = \(id.uuidString) AND ownerID = \(ownerID.uuidString)
+            """
+        if let allowedVersions { sql.append(literal: " AND version IN \(Array(allowedVersions))") }
+        sql.append(literal: " RETURNING \(sql: Self.selection)")
+        let statement = sql
+        // One conditional statement: two updates with the same If-Match cannot both win.
+        return try await writer.write { db in
+            if let note = try SQLRequest<NoteRow>(literal: statement).fetchOne(db)?.note { return note }
+            throw try Self.whyNot(db, id: id, ownerID: ownerID)
         }
     }
 
-    func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?) async throws {
+    func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, logger: Logger) async throws {
+        var sql: SQL = "DELETE FROM notes WHERE id = \(id.uuidString) AND ownerID = \(ownerID.uuidString)"
+        if let allowedVersions { sql.append(literal: " AND version IN \(Array(allowedVersions))") }
+        let statement = sql
         try await writer.write { db in
-            guard let row = try Self.row(db, id: id, ownerID: ownerID) else { throw StorageError.noteNotFound }
-            if let allowedVersions, !allowedVersions.contains(row.version) { throw StorageError.versionMismatch(current: row.version) }
-            try row.delete(db)
+            try db.execute(literal: statement)
+            if db.changesCount == 0 { throw try Self.whyNot(db, id: id, ownerID: ownerID) }
         }
     }
 
-    func exists(ownerID: UUID, title: String) async throws -> Bool {
+    /// After a conditional statement changed nothing: missing, or another version.
+    private static func whyNot(_ db: Database, id: UUID, ownerID: UUID) throws -> StorageError {
+        let current = try Int.fetchOne(
+            db,
+            sql: "SELECT version FROM notes WHERE id = ? AND ownerID = ?",
+            arguments: [id.uuidString, ownerID.uuidString]
+        )
+        return current.map { .versionMismatch(current: $0) } ?? .noteNotFound
+    }
+
+    func exists(ownerID: UUID, title: String, logger: Logger) async throws -> Bool {
         try await writer.read { db in
             try NoteRow.filter(NoteRow.Columns.ownerID == ownerID.uuidString && NoteRow.Columns.title == title).fetchCount(db) > 0
         }

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 
 struct SessionFamilyRow: Codable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "sessionFamilies"
@@ -22,7 +23,7 @@ struct RefreshTokenRow: Codable, FetchableRecord, PersistableRecord {
 struct SQLiteSessionRepository: SessionRepository {
     let writer: any DatabaseWriter
 
-    func createFamily(id: UUID, userID: UUID, tokenHash: String, createdAt: Date, expiresAt: Date) async throws {
+    func createFamily(id: UUID, userID: UUID, tokenHash: String, createdAt: Date, expiresAt: Date, logger: Logger) async throws {
         try await writer.write { db in
             // Each login clears the user's dead sessions (their tokens go by cascade), so
             // spent and revoked rows do not pile up for ever.
@@ -42,21 +43,25 @@ struct SQLiteSessionRepository: SessionRepository {
         }
     }
 
-    func rotate(tokenHash: String, newTokenHash: String, at date: Date) async throws -> RotationOutcome {
+    func rotate(tokenHash: String, newTokenHash: String, at date: Date, logger: Logger) async throws -> RotationOutcome {
         let now = date.millisecondsSince1970
-        // One write transaction: two requests presenting the same token are serialised, so
-        // exactly one rotates it and the other is seen as reuse.
+        // One IMMEDIATE write transaction (GRDB's default for writes) holds SQLite's write lock
+        // from its first statement: two requests presenting the same token are serialised, so
+        // exactly one rotates it and the other is seen as reuse, across processes too.
         return try await writer.write { db in
             guard var token = try RefreshTokenRow.fetchOne(db, key: tokenHash),
                 var family = try SessionFamilyRow.fetchOne(db, key: token.familyID),
-                family.revokedAtMs == nil, family.expiresAtMs > now,
                 let userID = UUID(uuidString: family.userID)
             else { return .invalid }
+            // A spent token is reuse, whatever state its family is in now.
             if token.spentAtMs != nil {
-                family.revokedAtMs = now
-                try family.update(db)
+                if family.revokedAtMs == nil {
+                    family.revokedAtMs = now
+                    try family.update(db)
+                }
                 return .reused
             }
+            guard family.revokedAtMs == nil, family.expiresAtMs > now else { return .invalid }
             token.spentAtMs = now
             try token.update(db)
             try RefreshTokenRow(tokenHash: newTokenHash, familyID: family.id, issuedAtMs: now, spentAtMs: nil).insert(db)
@@ -64,7 +69,7 @@ struct SQLiteSessionRepository: SessionRepository {
         }
     }
 
-    func deleteEnded(at date: Date) async throws -> Int {
+    func deleteEnded(at date: Date, logger: Logger) async throws -> Int {
         try await writer.write { db in
             try db.execute(
                 sql: "DELETE FROM sessionFamilies WHERE expiresAtMs <= ? OR revokedAtMs IS NOT NULL",
@@ -74,7 +79,7 @@ struct SQLiteSessionRepository: SessionRepository {
         }
     }
 
-    func revokeFamily(tokenHash: String, at date: Date) async throws {
+    func revokeFamily(tokenHash: String, at date: Date, logger: Logger) async throws {
         let now = date.millisecondsSince1970
         try await writer.write { db in
             guard let token = try RefreshTokenRow.fetchOne(db, key: tokenHash),

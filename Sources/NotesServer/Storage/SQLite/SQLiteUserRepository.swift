@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 
 struct UserRow: Codable, FetchableRecord, PersistableRecord {
     static let databaseTableName = "users"
@@ -38,7 +39,7 @@ struct UserRow: Codable, FetchableRecord, PersistableRecord {
 struct SQLiteUserRepository: UserRepository {
     let writer: any DatabaseWriter
 
-    func create(_ account: UserAccount) async throws {
+    func create(_ account: UserAccount, logger: Logger) async throws {
         do {
             try await writer.write { db in try UserRow(account).insert(db) }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
@@ -46,23 +47,23 @@ struct SQLiteUserRepository: UserRepository {
         }
     }
 
-    func find(username: String) async throws -> UserAccount? {
+    func find(username: String, logger: Logger) async throws -> UserAccount? {
         try await writer.read { db in
             try UserRow.filter(UserRow.Columns.username == username).fetchOne(db)?.account
         }
     }
 
-    func find(id: UUID) async throws -> UserAccount? {
+    func find(id: UUID, logger: Logger) async throws -> UserAccount? {
         try await writer.read { db in try UserRow.fetchOne(db, key: id.uuidString)?.account }
     }
 
-    func updatePasswordHash(id: UUID, to hash: String) async throws {
+    func updatePasswordHash(id: UUID, to hash: String, logger: Logger) async throws {
         try await writer.write { db in
             try db.execute(sql: "UPDATE users SET passwordHash = ? WHERE id = ?", arguments: [hash, id.uuidString])
         }
     }
 
-    func all() async throws -> [UserAccount] {
+    func all(logger: Logger) async throws -> [UserAccount] {
         try await writer.read { db in
             try UserRow.order(UserRow.Columns.createdAtMs, UserRow.Columns.id).fetchAll(db).compactMap(\.account)
         }

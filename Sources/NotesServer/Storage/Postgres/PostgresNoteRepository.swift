@@ -1,0 +1,154 @@
+import Foundation
+import Logging
+import PostgresNIO
+
+/// Notes on PostgreSQL. Full-text search goes through a `tsvector` column with a GIN index,
+/// built from the same words the server searches with (``SearchWords``), so both engines
+/// agree on what a word is.
+struct PostgresNoteRepository: NoteRepository {
+    let db: PostgresDatabase
+
+    private typealias Row = (UUID, UUID, String, String, [String], Int64, Int64, Int)
+    private static let columns = "id, owner_id, title, body, tags, created_at_ms, updated_at_ms, version"
+
+    private static func note(_ row: Row) -> StoredNote {
+        StoredNote(
+            id: row.0,
+            ownerID: row.1,
+            title: row.2,
+            body: row.3,
+            tags: row.4,
+            createdAt: Date(millisecondsSince1970: row.5),
+            updatedAt: Date(millisecondsSince1970: row.6),
+            version: row.7
+        )
+    }
+
+    private static func notes(_ rows: PostgresRowSequence) async throws -> [StoredNote] {
+        var result: [StoredNote] = []
+        for try await row in rows.decode(Row.self) { result.append(note(row)) }
+        return result
+    }
+
+    func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote {
+        let words = SearchWords.indexWords(title: note.title, body: note.body)
+        let created = note.createdAt.millisecondsSince1970
+        let updated = note.updatedAt.millisecondsSince1970
+        // One statement: claiming the time on the owner's row locks it until the insert
+        // commits, so concurrent creates by one owner get distinct, increasing times.
+        let query: PostgresQuery = """
+            WITH claimed AS (
+                UPDATE users SET last_note_created_at_ms = GREATEST(last_note_created_at_ms + 1, \(created))
+                WHERE id = \(note.ownerID) RETURNING last_note_created_at_ms AS at
+            )
+            INSERT INTO notes (id, owner_id, title, body, tags, created_at_ms, updated_at_ms, version, search)
+            SELECT \(note.id), \(note.ownerID), \(note.title), \(note.body), \(note.tags)::text[], at, GREATEST(at, \(updated)), \(note.version),
+                   array_to_tsvector(\(words)::text[])
+            FROM claimed
+            RETURNING \(unescaped: Self.columns)
+            """
+        let stored = try await db.run(logger: logger) { client in try await Self.notes(client.query(query, logger: logger)).first }
+        guard let stored else { throw StorageError.noteNotFound }
+        return stored
+    }
+
+    func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote? {
+        try await db.run(logger: logger) { client in
+            try await Self.notes(
+                client.query("SELECT \(unescaped: Self.columns) FROM notes WHERE id = \(id) AND owner_id = \(ownerID)", logger: logger)
+            ).first
+        }
+    }
+
+    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> [StoredNote] {
+        let tsquery: String? =
+            query.words.isEmpty
+            ? nil
+            : query.words.map { "'" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'" }
+                .joined(separator: " & ")
+        let afterMs: Int64? = query.after?.createdAtMs
+        let afterID: UUID? = query.after?.id
+        // Unnamed statements are planned with their values, so the IS NULL branches fold away
+        // and the (owner_id, created_at_ms, id) index serves the keyset.
+        let sql: PostgresQuery = """
+            SELECT \(unescaped: Self.columns) FROM notes
+            WHERE owner_id = \(ownerID)
+              AND (\(query.tag)::text IS NULL OR tags @> ARRAY[\(query.tag)::text])
+              AND (\(tsquery)::tsquery IS NULL OR search @@ \(tsquery)::tsquery)
+              AND (\(afterMs)::bigint IS NULL OR (created_at_ms, id) < (\(afterMs)::bigint, \(afterID)::uuid))
+            ORDER BY created_at_ms DESC, id DESC
+            LIMIT \(query.limit)
+            """
+        return try await db.run(logger: logger) { client in try await Self.notes(client.query(sql, logger: logger)) }
+    }
+
+    func update(
+        id: UUID,
+        ownerID: UUID,
+        allowedVersions: Set<Int>?,
+        changes: NoteChanges,
+        at date: Date,
+        logger: Logger
+    ) async throws
+        -> StoredNote
+    {
+        // Under the note's row lock: read, check the version, write.
+        try await db.transaction(logger: logger) { connection in
+            var found: (Int, String, String)?
+            for try await row in try await connection.query(
+                "SELECT version, title, body FROM notes WHERE id = \(id) AND owner_id = \(ownerID) FOR UPDATE",
+                logger: logger
+            ).decode((Int, String, String).self) {
+                found = row
+            }
+            guard let (version, oldTitle, oldBody) = found else { throw StorageError.noteNotFound }
+            if let allowedVersions, !allowedVersions.contains(version) { throw StorageError.versionMismatch(current: version) }
+            let words = SearchWords.indexWords(title: changes.title ?? oldTitle, body: changes.body ?? oldBody)
+            let rows = try await connection.query(
+                """
+                UPDATE notes SET
+                    title = COALESCE(\(changes.title)::text, title),
+                    body = COALESCE(\(changes.body)::text, body),
+                    tags = COALESCE(\(changes.tags)::text[], tags),
+                    version = version + 1,
+                    updated_at_ms = GREATEST(updated_at_ms, \(date.millisecondsSince1970)),
+                    search = array_to_tsvector(\(words)::text[])
+                WHERE id = \(id) AND owner_id = \(ownerID)
+                RETURNING \(unescaped: Self.columns)
+                """,
+                logger: logger
+            )
+            guard let note = try await Self.notes(rows).first else { throw StorageError.noteNotFound }
+            return note
+        }
+    }
+
+    func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, logger: Logger) async throws {
+        let versions: [Int]? = allowedVersions.map { Array($0) }
+        try await db.run(logger: logger) { client in
+            // One conditional statement; the follow-up read only tells 404 from 412.
+            let deleted = try await client.query(
+                """
+                DELETE FROM notes WHERE id = \(id) AND owner_id = \(ownerID)
+                  AND (\(versions)::bigint[] IS NULL OR version = ANY(\(versions)::bigint[]))
+                RETURNING version
+                """,
+                logger: logger
+            ).collect()
+            guard deleted.isEmpty else { return }
+            for try await version in try await client.query("SELECT version FROM notes WHERE id = \(id) AND owner_id = \(ownerID)", logger: logger)
+                .decode(Int.self)
+            {
+                throw StorageError.versionMismatch(current: version)
+            }
+            throw StorageError.noteNotFound
+        }
+    }
+
+    func exists(ownerID: UUID, title: String, logger: Logger) async throws -> Bool {
+        try await db.run(logger: logger) { client in
+            try await !client.query("SELECT 1 FROM notes WHERE owner_id = \(ownerID) AND title = \(title) LIMIT 1", logger: logger).collect()
+                .isEmpty
+        }
+    }
+}

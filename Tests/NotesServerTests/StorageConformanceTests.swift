@@ -1,0 +1,445 @@
+import Foundation
+import Logging
+import Testing
+
+@testable import NotesServer
+
+/// The definition of what a repository does, run on every engine: what one engine passes and
+/// another fails is a bug in the other.
+@Suite("Storage conformance, on SQLite and PostgreSQL")
+struct StorageConformanceTests {
+    static let start = Date(millisecondsSince1970: 1_800_000_000_000)
+
+    static func account(_ name: String, at date: Date = start) -> UserAccount {
+        UserAccount(id: UUID(), username: name, passwordHash: "$2b$04$hash-of-\(name)", admin: false, createdAt: date)
+    }
+
+    static func note(_ owner: UUID, _ title: String, body: String = "", tags: [String] = [], at date: Date = start) -> StoredNote {
+        StoredNote(id: UUID(), ownerID: owner, title: title, body: body, tags: tags, createdAt: date, updatedAt: date, version: 1)
+    }
+
+    /// A user with an account, for note and session tests.
+    static func user(_ storage: Storage, _ name: String = "alice") async throws -> UserAccount {
+        let account = account(name)
+        try await storage.users.create(account, logger: testLogger)
+        return account
+    }
+
+    // MARK: Users
+
+    @Test("users: create, find by name and id, list oldest first, update the hash; a taken name is refused", arguments: Engine.allCases)
+    func users(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = Self.account("alice")
+            let bob = Self.account("bob", at: Self.start.addingTimeInterval(1))
+            try await storage.users.create(bob, logger: testLogger)
+            try await storage.users.create(alice, logger: testLogger)
+            #expect(try await storage.users.find(username: "alice", logger: testLogger) == alice)
+            #expect(try await storage.users.find(id: bob.id, logger: testLogger) == bob)
+            #expect(try await storage.users.find(username: "carol", logger: testLogger) == nil)
+            #expect(try await storage.users.find(id: UUID(), logger: testLogger) == nil)
+            #expect(try await storage.users.all(logger: testLogger).map(\.username) == ["alice", "bob"])
+            await #expect(throws: StorageError.usernameTaken) {
+                try await storage.users.create(Self.account("alice"), logger: testLogger)
+            }
+            try await storage.users.updatePasswordHash(id: alice.id, to: "$2b$05$new", logger: testLogger)
+            #expect(try await storage.users.find(id: alice.id, logger: testLogger)?.passwordHash == "$2b$05$new")
+        }
+    }
+
+    @Test("10 concurrent registrations of one username: exactly one is stored, nine are told it is taken", arguments: Engine.allCases)
+    func concurrentRegistrations(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let outcomes = try await withThrowingTaskGroup(of: Bool.self) { group in
+                for _ in 0..<10 {
+                    group.addTask {
+                        do {
+                            try await storage.users.create(Self.account("same"), logger: testLogger)
+                            return true
+                        } catch StorageError.usernameTaken {
+                            return false
+                        }
+                    }
+                }
+                return try await group.reduce(into: [Bool]()) { $0.append($1) }
+            }
+            #expect(outcomes.filter { $0 }.count == 1)
+            #expect(outcomes.filter { !$0 }.count == 9)
+            #expect(try await storage.users.all(logger: testLogger).count == 1)
+        }
+    }
+
+    // MARK: Notes
+
+    @Test("notes: create, find, update, delete; another owner's note is missing to everyone else", arguments: Engine.allCases)
+    func notesCRUD(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage, "alice")
+            let bob = try await Self.user(storage, "bob")
+            let text = "Ünïcode ✓ \u{1F642} e\u{301} \"quoted\" 'single' -- ; DROP TABLE notes;"
+            let created = try await storage.notes.create(
+                Self.note(alice.id, text, body: "line 1\nline 2\t\u{7F}", tags: ["b", "a"]),
+                logger: testLogger
+            )
+            #expect(created.title == text, "text is stored exactly")
+            #expect(created.tags == ["b", "a"], "tags keep their order")
+            #expect(try await storage.notes.find(id: created.id, ownerID: alice.id, logger: testLogger) == created)
+            #expect(try await storage.notes.find(id: created.id, ownerID: bob.id, logger: testLogger) == nil)
+            await #expect(throws: StorageError.noteNotFound) {
+                try await storage.notes.update(
+                    id: created.id,
+                    ownerID: bob.id,
+                    allowedVersions: nil,
+                    changes: NoteChanges(title: "stolen"),
+                    at: Self.start,
+                    logger: testLogger
+                )
+            }
+            await #expect(throws: StorageError.noteNotFound) {
+                try await storage.notes.delete(id: created.id, ownerID: bob.id, allowedVersions: nil, logger: testLogger)
+            }
+            let later = Self.start.addingTimeInterval(60)
+            let updated = try await storage.notes.update(
+                id: created.id,
+                ownerID: alice.id,
+                allowedVersions: nil,
+                changes: NoteChanges(body: "new body", tags: []),
+                at: later,
+                logger: testLogger
+            )
+            #expect(updated.title == text, "fields not named keep their value")
+            #expect(updated.body == "new body")
+            #expect(updated.tags == [])
+            #expect(updated.version == 2)
+            #expect(updated.createdAt == created.createdAt)
+            #expect(updated.updatedAt == later)
+            #expect(try await storage.notes.exists(ownerID: alice.id, title: text, logger: testLogger))
+            #expect(try await !storage.notes.exists(ownerID: bob.id, title: text, logger: testLogger))
+            try await storage.notes.delete(id: created.id, ownerID: alice.id, allowedVersions: nil, logger: testLogger)
+            #expect(try await storage.notes.find(id: created.id, ownerID: alice.id, logger: testLogger) == nil)
+            await #expect(throws: StorageError.noteNotFound) {
+                try await storage.notes.delete(id: created.id, ownerID: alice.id, allowedVersions: nil, logger: testLogger)
+            }
+        }
+    }
+
+    @Test("If-Match: only a listed version may change; a mismatch says the current version", arguments: Engine.allCases)
+    func versions(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let note = try await storage.notes.create(Self.note(alice.id, "v1"), logger: testLogger)
+            let v2 = try await storage.notes.update(
+                id: note.id,
+                ownerID: alice.id,
+                allowedVersions: [1],
+                changes: NoteChanges(title: "v2"),
+                at: Self.start,
+                logger: testLogger
+            )
+            #expect(v2.version == 2)
+            await #expect(throws: StorageError.versionMismatch(current: 2)) {
+                try await storage.notes.update(
+                    id: note.id,
+                    ownerID: alice.id,
+                    allowedVersions: [1, 3],
+                    changes: NoteChanges(title: "lost"),
+                    at: Self.start,
+                    logger: testLogger
+                )
+            }
+            await #expect(throws: StorageError.versionMismatch(current: 2)) {
+                try await storage.notes.update(
+                    id: note.id,
+                    ownerID: alice.id,
+                    allowedVersions: [],
+                    changes: NoteChanges(title: "lost"),
+                    at: Self.start,
+                    logger: testLogger
+                )
+            }
+            await #expect(throws: StorageError.versionMismatch(current: 2)) {
+                try await storage.notes.delete(id: note.id, ownerID: alice.id, allowedVersions: [1], logger: testLogger)
+            }
+            #expect(try await storage.notes.find(id: note.id, ownerID: alice.id, logger: testLogger)?.title == "v2")
+            try await storage.notes.delete(id: note.id, ownerID: alice.id, allowedVersions: [2], logger: testLogger)
+            #expect(try await storage.notes.find(id: note.id, ownerID: alice.id, logger: testLogger) == nil)
+        }
+    }
+
+    @Test("10 concurrent updates with the same If-Match: exactly one wins, nine see the new version", arguments: Engine.allCases)
+    func concurrentIfMatch(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let note = try await storage.notes.create(Self.note(alice.id, "original"), logger: testLogger)
+            let results = try await withThrowingTaskGroup(of: String?.self) { group in
+                for index in 0..<10 {
+                    group.addTask {
+                        do {
+                            let updated = try await storage.notes.update(
+                                id: note.id,
+                                ownerID: alice.id,
+                                allowedVersions: [1],
+                                changes: NoteChanges(title: "writer \(index)"),
+                                at: Self.start,
+                                logger: testLogger
+                            )
+                            return updated.title
+                        } catch StorageError.versionMismatch(let current) {
+                            #expect(current == 2)
+                            return nil
+                        }
+                    }
+                }
+                return try await group.reduce(into: [String?]()) { $0.append($1) }
+            }
+            let winners = results.compactMap { $0 }
+            #expect(winners.count == 1)
+            let stored = try #require(try await storage.notes.find(id: note.id, ownerID: alice.id, logger: testLogger))
+            #expect(stored.version == 2)
+            #expect([stored.title] == winners, "the stored note is the winner's")
+        }
+    }
+
+    @Test("50 concurrent creates by one owner: distinct, strictly increasing creation times", arguments: Engine.allCases)
+    func concurrentCreates(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let stored = try await withThrowingTaskGroup(of: StoredNote.self) { group in
+                for index in 0..<50 {
+                    group.addTask { try await storage.notes.create(Self.note(alice.id, "note \(index)"), logger: testLogger) }
+                }
+                return try await group.reduce(into: [StoredNote]()) { $0.append($1) }
+            }
+            let times = stored.map(\.createdAt).sorted()
+            #expect(Set(times).count == 50, "no two notes share a creation time")
+            #expect(times.first == Self.start)
+            // A note created later with an earlier clock is still the newest.
+            let late = try await storage.notes.create(Self.note(alice.id, "late", at: Self.start), logger: testLogger)
+            #expect(late.createdAt > times.last ?? .distantFuture)
+            let listed = try await storage.notes.list(ownerID: alice.id, query: NoteQuery(limit: 100), logger: testLogger)
+            #expect(listed.first?.id == late.id)
+            #expect(listed.count == 51)
+        }
+    }
+
+    @Test("keyset pages: newest first by creation, ties by id; paging while notes are added never repeats or skips", arguments: Engine.allCases)
+    func paging(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let bob = try await Self.user(storage, "bob")
+            var created: [StoredNote] = []
+            for index in 0..<7 { created.append(try await storage.notes.create(Self.note(alice.id, "n\(index)"), logger: testLogger)) }
+            _ = try await storage.notes.create(Self.note(bob.id, "not alice's"), logger: testLogger)
+            var seen: [UUID] = []
+            var query = NoteQuery(limit: 3)
+            while true {
+                let page = try await storage.notes.list(ownerID: alice.id, query: query, logger: testLogger)
+                seen += page.map(\.id)
+                // Someone adds a note between every two pages.
+                _ = try await storage.notes.create(Self.note(alice.id, "added"), logger: testLogger)
+                guard page.count == query.limit, let last = page.last else { break }
+                query.after = NotePosition(createdAtMs: last.createdAt.millisecondsSince1970, id: last.id)
+            }
+            #expect(seen == created.reversed().map(\.id))
+        }
+    }
+
+    @Test("full-text search: whole words, any case or accent, every word required; tags match exactly", arguments: Engine.allCases)
+    func search(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let bob = try await Self.user(storage, "bob")
+            let one = try await storage.notes.create(
+                Self.note(alice.id, "Refresh tokens", body: "Rotation, and reuse-detection.", tags: ["auth", "jwt"]),
+                logger: testLogger
+            )
+            let two = try await storage.notes.create(
+                Self.note(alice.id, "Groceries", body: "Café au lait; TOKENS for the bus", tags: ["home"]),
+                logger: testLogger
+            )
+            _ = try await storage.notes.create(Self.note(bob.id, "Refresh tokens", body: "bob's", tags: ["auth"]), logger: testLogger)
+            func find(_ text: String, tag: String? = nil) async throws -> Set<UUID> {
+                let query = NoteQuery(limit: 100, words: SearchWords.words(in: text), tag: tag)
+                return Set(try await storage.notes.list(ownerID: alice.id, query: query, logger: testLogger).map(\.id))
+            }
+            #expect(try await find("tokens") == [one.id, two.id], "any case, title or body, only the owner's")
+            #expect(try await find("TOKENS refresh") == [one.id], "every word must appear")
+            #expect(try await find("token") == [], "whole words, no stems or prefixes")
+            #expect(try await find("reuse") == [one.id], "punctuation separates words")
+            #expect(try await find("detection rotation") == [one.id])
+            #expect(try await find("cafe") == [two.id], "accents are folded")
+            #expect(try await find("CAFÉ") == [two.id])
+            #expect(try await find("lait bus") == [two.id])
+            #expect(try await find("nothing") == [])
+            #expect(try await find("tokens", tag: "home") == [two.id])
+            let auth = NoteQuery(limit: 100, tag: "auth")
+            #expect(try await storage.notes.list(ownerID: alice.id, query: auth, logger: testLogger).map(\.id) == [one.id])
+            let prefix = NoteQuery(limit: 100, tag: "jw")
+            #expect(try await storage.notes.list(ownerID: alice.id, query: prefix, logger: testLogger).isEmpty, "tags match exactly")
+            // The index follows edits and deletes.
+            _ = try await storage.notes.update(
+                id: two.id,
+                ownerID: alice.id,
+                allowedVersions: nil,
+                changes: NoteChanges(body: "nothing here"),
+                at: Self.start,
+                logger: testLogger
+            )
+            #expect(try await find("bus") == [])
+            #expect(try await find("groceries nothing") == [two.id])
+            try await storage.notes.delete(id: one.id, ownerID: alice.id, allowedVersions: nil, logger: testLogger)
+            #expect(try await find("rotation") == [])
+        }
+    }
+
+    // MARK: Sessions
+
+    @Test("sessions: rotate, reuse revokes the family, logout, expiry and the sweep", arguments: Engine.allCases)
+    func sessions(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let sessions = storage.sessions
+            let expires = Self.start.addingTimeInterval(3_600)
+            try await sessions.createFamily(
+                id: UUID(),
+                userID: alice.id,
+                tokenHash: "t1",
+                createdAt: Self.start,
+                expiresAt: expires,
+                logger: testLogger
+            )
+            let now = Self.start.addingTimeInterval(10)
+            #expect(
+                try await sessions.rotate(tokenHash: "t1", newTokenHash: "t2", at: now, logger: testLogger)
+                    == .rotated(userID: alice.id, familyExpiresAt: expires)
+            )
+            #expect(
+                try await sessions.rotate(tokenHash: "t2", newTokenHash: "t3", at: now, logger: testLogger)
+                    == .rotated(userID: alice.id, familyExpiresAt: expires),
+                "rotation does not extend the family"
+            )
+            #expect(try await sessions.rotate(tokenHash: "t1", newTokenHash: "x", at: now, logger: testLogger) == .reused)
+            #expect(try await sessions.rotate(tokenHash: "t3", newTokenHash: "t4", at: now, logger: testLogger) == .invalid, "the family is revoked")
+            #expect(try await sessions.rotate(tokenHash: "unknown", newTokenHash: "y", at: now, logger: testLogger) == .invalid)
+
+            // One user per family: a login clears its own user's dead families.
+            let bob = try await Self.user(storage, "bob")
+            let carol = try await Self.user(storage, "carol")
+            let dave = try await Self.user(storage, "dave")
+            try await sessions.createFamily(
+                id: UUID(),
+                userID: bob.id,
+                tokenHash: "l1",
+                createdAt: Self.start,
+                expiresAt: expires,
+                logger: testLogger
+            )
+            try await sessions.revokeFamily(tokenHash: "l1", at: now, logger: testLogger)
+            try await sessions.revokeFamily(tokenHash: "never-issued", at: now, logger: testLogger)
+            #expect(try await sessions.rotate(tokenHash: "l1", newTokenHash: "l2", at: now, logger: testLogger) == .invalid)
+
+            try await sessions.createFamily(
+                id: UUID(),
+                userID: carol.id,
+                tokenHash: "e1",
+                createdAt: Self.start,
+                expiresAt: expires,
+                logger: testLogger
+            )
+            #expect(try await sessions.rotate(tokenHash: "e1", newTokenHash: "e2", at: expires, logger: testLogger) == .invalid, "expired at its end")
+
+            try await sessions.createFamily(
+                id: UUID(),
+                userID: dave.id,
+                tokenHash: "k1",
+                createdAt: Self.start,
+                expiresAt: expires,
+                logger: testLogger
+            )
+            // Two revoked families and one expired one (at `expires`) go; the live one stays.
+            #expect(try await sessions.deleteEnded(at: now, logger: testLogger) == 2)
+            #expect(try await sessions.deleteEnded(at: expires, logger: testLogger) == 2)
+            #expect(try await sessions.deleteEnded(at: expires, logger: testLogger) == 0)
+        }
+    }
+
+    @Test(
+        "20 concurrent rotations of one refresh token: exactly one rotates, the rest are reuse, the family ends revoked",
+        arguments: Engine.allCases
+    )
+    func concurrentRotations(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            try await storage.sessions.createFamily(
+                id: UUID(),
+                userID: alice.id,
+                tokenHash: "root",
+                createdAt: Self.start,
+                expiresAt: Self.start.addingTimeInterval(3_600),
+                logger: testLogger
+            )
+            let outcomes = try await withThrowingTaskGroup(of: (RotationOutcome, String).self) { group in
+                for index in 0..<20 {
+                    group.addTask {
+                        let next = "child-\(index)"
+                        return (try await storage.sessions.rotate(tokenHash: "root", newTokenHash: next, at: Self.start, logger: testLogger), next)
+                    }
+                }
+                return try await group.reduce(into: [(RotationOutcome, String)]()) { $0.append($1) }
+            }
+            let rotated = outcomes.filter { if case .rotated = $0.0 { true } else { false } }
+            #expect(rotated.count == 1)
+            #expect(outcomes.filter { $0.0 == .reused }.count == 19)
+            let child = try #require(rotated.first?.1)
+            #expect(
+                try await storage.sessions.rotate(tokenHash: child, newTokenHash: "grandchild", at: Self.start, logger: testLogger) == .invalid,
+                "the one descendant is revoked with its family"
+            )
+        }
+    }
+
+    // MARK: Login attempts
+
+    @Test(
+        "login counts: five failures lock the key until the window ends; success resets; cancelled attempts do not count",
+        arguments: Engine.allCases
+    )
+    func loginAttempts(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let attempts = storage.loginAttempts
+            let rule = LoginThrottleRule()
+            let t0 = Self.start
+            func attempt(_ key: String, _ outcome: LoginOutcome, at date: Date) async throws -> LoginAdmission {
+                let admission = try await attempts.admit(key: key, at: date, rule: rule, logger: testLogger)
+                if admission == .admitted { try await attempts.settle(key: key, outcome: outcome, at: date, rule: rule, logger: testLogger) }
+                return admission
+            }
+            for _ in 0..<4 { #expect(try await attempt("alice", .failure, at: t0) == .admitted) }
+            #expect(try await attempt("alice", .success, at: t0) == .admitted, "a success before the limit resets the count")
+            for _ in 0..<20 { #expect(try await attempt("alice", .cancelled, at: t0) == .admitted, "busy refusals never count") }
+            for index in 0..<5 { #expect(try await attempt("alice", .failure, at: t0.addingTimeInterval(Double(index))) == .admitted) }
+            #expect(try await attempt("alice", .success, at: t0.addingTimeInterval(60)) == .lockedOut(retryAfter: 840))
+            #expect(try await attempt("bob", .success, at: t0.addingTimeInterval(60)) == .admitted, "other keys are not affected")
+            #expect(try await attempts.deleteExpired(at: t0.addingTimeInterval(60), rule: rule, logger: testLogger) == 0)
+            #expect(try await attempt("alice", .success, at: t0.addingTimeInterval(900)) == .admitted, "the window is fixed from the first failure")
+            for _ in 0..<3 { _ = try await attempt("carol", .failure, at: t0) }
+            #expect(try await attempts.deleteExpired(at: t0.addingTimeInterval(899), rule: rule, logger: testLogger) == 0)
+            #expect(try await attempts.deleteExpired(at: t0.addingTimeInterval(900), rule: rule, logger: testLogger) == 1)
+        }
+    }
+
+    @Test("login places: held places make others wait, not fail; a lapsed reservation frees its place", arguments: Engine.allCases)
+    func loginReservations(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let attempts = storage.loginAttempts
+            let rule = LoginThrottleRule()
+            let t0 = Self.start
+            for _ in 0..<5 { #expect(try await attempts.admit(key: "dave", at: t0, rule: rule, logger: testLogger) == .admitted) }
+            #expect(try await attempts.admit(key: "dave", at: t0, rule: rule, logger: testLogger) == .wait)
+            try await attempts.settle(key: "dave", outcome: .success, at: t0, rule: rule, logger: testLogger)
+            #expect(try await attempts.admit(key: "dave", at: t0, rule: rule, logger: testLogger) == .admitted)
+            let lapsed = t0.addingTimeInterval(Double(rule.reservationMs) / 1_000)
+            #expect(try await attempts.admit(key: "dave", at: lapsed, rule: rule, logger: testLogger) == .admitted, "a dead server's places lapse")
+        }
+    }
+}
