@@ -133,6 +133,8 @@ struct SessionSweeper: Service {
                 do {
                     let deleted = try await sessions.deleteEnded(at: now())
                     if deleted > 0 { logger.info("ended sessions deleted", metadata: ["count": .stringConvertible(deleted)]) }
+                } catch is CancellationError {
+                    break  // shutting down (or failing to start): nothing went wrong
                 } catch {
                     logger.warning("could not delete ended sessions", metadata: ["error": .string(String(describing: error))])
                 }
