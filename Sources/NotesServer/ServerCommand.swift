@@ -50,7 +50,8 @@ public struct ServeCommand: AsyncParsableCommand {
 
     /// The OPTIONS part of `serve --help`, and the environment rule.
     static var optionsHelp: String {
-        let help = helpMessage(columns: 100)
+        // Narrower than the 80 columns the root help wraps its discussion at, so nothing is re-wrapped.
+        let help = helpMessage(columns: 78)
         let options = help.range(of: "OPTIONS:").map { String(help[$0.lowerBound...]) } ?? help
         return options.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" + configuration.discussion
     }

@@ -1,5 +1,6 @@
 import Foundation
 import NotesClient
+import NotesModels
 import Synchronization
 
 /// What a running command needs: the API (one HTTP client), the output rules, and hooks the

@@ -86,8 +86,10 @@ enum Failure {
         case .sessionExpired:
             return "session expired — run \(login)"
         case .sessionRevoked:
-            let reason = error.reason.map { " (\($0))" } ?? ""
-            return "session revoked on the server\(reason) — logged out, or ended by a password change or a reused refresh token; run \(login)"
+            if error.reason?.contains("already used") == true {
+                return "session revoked: its refresh token had already been used (is a copy of session.json in use elsewhere?) — run \(login)"
+            }
+            return "session revoked on the server (logged out, maybe from another copy of the session) — run \(login)"
         case .server:
             break
         default:

@@ -32,9 +32,9 @@ struct List: NotesSubcommand {
         commandName: "list",
         abstract: "List your notes, newest first.",
         discussion: Examples.text(
-            "list                       the newest 20",
-            "list --tag jwt --all       every note tagged jwt",
-            "list --query \"refresh token\"   notes with both words",
+            "list                           the newest 20",
+            "list --tag jwt --all           every note tagged jwt",
+            "list --query \"refresh token\"  notes with both words",
             "list --json | jq '.[].title'"
         )
     )

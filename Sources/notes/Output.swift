@@ -173,8 +173,13 @@ struct Output: Sendable {
     }
 
     static func longDate(_ date: Date) -> String {
+        isoDate(date) + " (" + date.formatted(.relative(presentation: .named)) + ")"
+    }
+
+    /// `2026-01-31T14:05:00 UTC`.
+    static func isoDate(_ date: Date) -> String {
         date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
-            + " UTC (" + date.formatted(.relative(presentation: .named)) + ")"
+            + " UTC"
     }
 
     /// `45s`, `15m`, `14m 32s`, `2h 5m`, `30d`, `3d 4h` (the server's own duration syntax

@@ -20,13 +20,13 @@ struct Token: NotesSubcommand {
     static let claimMeanings: [(name: String, meaning: String)] = [
         ("sub", "subject: the user's id"),
         ("name", "the username"),
-        ("admin", "whether the user may list users"),
-        ("iss", "issuer: who made the token (checked on every request, --issuer)"),
-        ("aud", "audience: whom it is for (checked on every request, --audience)"),
+        ("admin", "may the user list users"),
+        ("iss", "issuer: who made it; checked on every request"),
+        ("aud", "audience: whom it is for; checked on every request"),
         ("iat", "issued at"),
         ("nbf", "not valid before"),
-        ("exp", "expires: after this the server answers TokenExpiredError"),
-        ("jti", "JWT id: this token's own unique id"),
+        ("exp", "expiry: from then on the server answers TokenExpiredError"),
+        ("jti", "JWT id: this token's own id"),
         ("sid", "the session (refresh-token family) it belongs to"),
     ]
 
@@ -75,7 +75,7 @@ struct Token: NotesSubcommand {
             case "exp": if let date = jwt.expiresAt { detail = Output.longDate(date) }
             default: break
             }
-            output.line("  \(padded)  \(meaning): \(detail)")
+            output.line("  \(padded)  \(detail)  " + output.style("— \(meaning)", .dim))
         }
         output.line()
         output.line(
@@ -95,7 +95,7 @@ struct Token: NotesSubcommand {
         let sessionLeft = Int(max(-1e12, min(1e12, session.refreshTokenExpiresAt.timeIntervalSinceNow)).rounded(.down))
         output.line(
             "Refresh token: opaque (not a JWT), kept in \(context.api.store.path); each refresh rotates it. "
-                + "The session ends \(Output.longDate(session.refreshTokenExpiresAt))"
+                + "The session ends \(Output.isoDate(session.refreshTokenExpiresAt))"
                 + (sessionLeft > 0 ? ", in \(Output.duration(sessionLeft)), " : ", ")
                 + "however often it is refreshed; then \(output.command("login")) again."
         )

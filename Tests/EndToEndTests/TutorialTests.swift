@@ -13,13 +13,14 @@ struct TutorialTests {
             // 1. Log in.
             let login = try await server.login(alice.username, alice.password)
             #expect(login.status == 0, "\(login)")
-            #expect(login.stdout.contains("logged in as alice"))
+            #expect(login.stdout == "logged in as alice at \(server.url) (access token valid for 3s; notes token shows it)\n")
 
             // 2. The token, decoded but not verified.
             let token = try await server.notes(["token"])
             #expect(token.status == 0, "\(token)")
             for part in [
-                "NOT verified", "Header", "\"alg\"", "\"kid\"", "Payload", "\"sub\"", "\"name\"", "alice", "iat", "exp", "Signature", "Time left",
+                "NOT verified", "header.payload.signature", "Header", "\"alg\"", "\"kid\"", "/.well-known/jwks.json", "Payload", "\"sub\"",
+                "\"name\"", "alice", "iat", "exp", "Signature", "Time left", "Refresh token: opaque (not a JWT)",
             ] {
                 #expect(token.stdout.contains(part), "notes token lacks \(part)")
             }
@@ -56,7 +57,7 @@ struct TutorialTests {
             let refused = try await server.notes(["--verbose", "whoami"])
             #expect(refused.status == 77, "\(refused)")
             #expect(refused.stderr.contains("POST /auth/refresh → 401"))
-            #expect(refused.stderr.contains("session expired — run notes login"))
+            #expect(refused.stderr.contains("error: session revoked on the server (logged out, maybe from another copy of the session) — run notes login"))
 
             // The admin of the seeds can list users.
             let admin = try DemoSeeds.load().users.first { $0.admin }
