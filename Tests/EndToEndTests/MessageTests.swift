@@ -35,7 +35,7 @@ struct MessageTests {
 
             let completion = try await server.notes(["--generate-completion-script", "bash"])
             #expect(completion.status == 0)
-            #expect(completion.stdout.contains("complete -F") && completion.stdout.contains("whoami"))
+            #expect(completion.stdout.contains("-F _notes notes") && completion.stdout.contains("whoami"), "\(completion.stdout.suffix(200))")
         }
     }
 
