@@ -128,7 +128,7 @@ public struct ServeCommand: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             Self.printError("notes-server: \(error.description)")
             throw ExitCode(78)
-        } catch where Self.isAddressInUse(error) {
+        } catch  where Self.isAddressInUse(error) {
             Self.printError(
                 "notes-server: port \(config.port) on \(config.hostname) is already in use (another notes-server, or make demo?); "
                     + "choose another with --port (or NOTES_PORT), or --port 0 for any free port"

@@ -80,7 +80,8 @@ enum Failure {
             let server = error.server ?? "the server"
             let reason = error.reason.map { " (\($0))" } ?? ""
             let elsewhere = output.inShell ? "another server with --server URL on the line" : "another server with --server URL or NOTES_SERVER"
-            return "cannot reach the server at \(server)\(reason)\n  is notes-server running? start it with make demo (or make server), or use \(elsewhere)"
+            return
+                "cannot reach the server at \(server)\(reason)\n  is notes-server running? start it with make demo (or make server), or use \(elsewhere)"
         case .notLoggedIn:
             return "not logged in to \(error.server ?? "the server") — run \(login)"
         case .sessionExpired:

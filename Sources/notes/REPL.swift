@@ -137,10 +137,7 @@ struct REPL {
     static func printParseError(_ error: any Error, output: Output) {
         var message = NotesCommand.fullMessage(for: error)
         if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
-        // ArgumentParser writes usage for the command line; the shell's commands have no
-        // `notes` in front.
-        message = message.replacingOccurrences(of: "Usage: notes ", with: "Usage: ")
-            .replacingOccurrences(of: "'notes ", with: "'")
+        message = shellTerms(message)
         if NotesCommand.exitCode(for: error) == .success {
             output.line(message)
         } else {
@@ -155,7 +152,7 @@ struct REPL {
                 output.error(CommandNames.Mistake(word: name).message(output: output))
                 return
             }
-            output.line(NotesCommand.helpMessage(for: type))
+            output.line(shellTerms(NotesCommand.helpMessage(for: type)))
             return
         }
         let rows =
@@ -166,6 +163,22 @@ struct REPL {
             output.line("  " + output.style(name.padding(toLength: width, withPad: " ", startingAt: 0), .bold) + "  " + abstract)
         }
         output.line("Every command takes --server URL and --verbose; Tab completes commands and note ids.")
+    }
+
+    /// ArgumentParser writes usage and help for the command line; the shell's commands have
+    /// no `notes` in front. (Examples keep it: those with a pipe or a redirection are for
+    /// your own shell, and the help says so.)
+    static func shellTerms(_ text: String) -> String {
+        var text = text.replacingOccurrences(of: "Usage: notes ", with: "Usage: ")
+            .replacingOccurrences(of: "USAGE: notes ", with: "USAGE: ")
+            .replacingOccurrences(of: "'notes ", with: "'")
+        if text.contains("Examples:\n") {
+            text = text.replacingOccurrences(
+                of: "Examples:\n",
+                with: "Examples (as typed in your own shell; here, leave out notes):\n"
+            )
+        }
+        return text
     }
 
     /// `USER@HOST:PORT> ` when logged in to this server, else `notes> `.

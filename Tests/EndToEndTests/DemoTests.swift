@@ -52,7 +52,9 @@ struct DemoTests {
 
         // `notes` from your own shell: the line the banner prints, pasted into another shell.
         let export = try #require(
-            banner.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.first { $0.hasPrefix("export PATH=") }
+            banner.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.first {
+                $0.hasPrefix("export PATH=")
+            }
         )
         let ownShell = try await Self.bash("\(export)\nnotes whoami", environment: environment)
         #expect(ownShell.status == 0, "\(ownShell)")

@@ -69,8 +69,10 @@ struct MessageTests {
             for note in matching where matching.count <= 10 { #expect(ambiguous.stderr.contains("  \(note.id.uuidString)  \(note.title)\n")) }
             #expect(ambiguous.stderr.hasSuffix("type more of the id\n"))
 
-            let free = try #require(["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"].lazy
-                .map { "\($0)\($0)\($0)\($0)" }.first { prefix in !ids.contains { $0.hasPrefix(prefix) } })
+            let free = try #require(
+                ["0", "1", "2", "3", "4", "5", "6", "7", "8", "9", "A", "B", "C", "D", "E", "F"].lazy
+                    .map { "\($0)\($0)\($0)\($0)" }.first { prefix in !ids.contains { $0.hasPrefix(prefix) } }
+            )
             let none = try await server.notes(["rm", free.lowercased()])
             #expect(none.status == 1, "\(none)")
             #expect(none.stderr == "error: no note of yours has an id starting with \(free); notes list shows them\n")
@@ -197,7 +199,11 @@ struct MessageTests {
             for claim in ["sub    ", "iss    ", "aud    ", "jti    ", "exp    ", "iat    "] {
                 #expect(lines.contains { $0.hasPrefix("  " + claim) && $0.contains(" — ") }, "\(claim) is not explained")
             }
-            #expect(lines.contains { $0.hasPrefix("Refresh token: opaque (not a JWT), kept in \(server.sessionPath); each refresh rotates it. The session ends ") })
+            #expect(
+                lines.contains {
+                    $0.hasPrefix("Refresh token: opaque (not a JWT), kept in \(server.sessionPath); each refresh rotates it. The session ends ")
+                }
+            )
         }
     }
 

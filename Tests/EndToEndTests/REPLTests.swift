@@ -111,7 +111,10 @@ struct REPLTests {
             // A typo gets a suggestion; an unknown option too, with usage in the shell's terms.
             terminal.send("lst\r")
             let typo = try await terminal.expect("notes> ")
-            #expect(typo.contains("unknown command 'lst'\r\n\r\nDid you mean this?\r\n    list\r\n\r\nType help for the commands."), "\(typo.debugDescription)")
+            #expect(
+                typo.contains("unknown command 'lst'\r\n\r\nDid you mean this?\r\n    list\r\n\r\nType help for the commands."),
+                "\(typo.debugDescription)"
+            )
             terminal.send("help lst\r")
             #expect(try await terminal.expect("notes> ").contains("unknown command 'lst'"))
             terminal.send("list --limt 1\r")
@@ -119,6 +122,10 @@ struct REPLTests {
             #expect(option.contains("Unknown option '--limt'. Did you mean '--limit'?"), "\(option.debugDescription)")
             #expect(option.contains("Usage: list "), "\(option.debugDescription)")
             #expect(!option.contains("notes list"), "\(option.debugDescription)")
+            terminal.send("help rm\r")
+            let help = try await terminal.expect("notes> ")
+            #expect(help.contains("USAGE: rm "), "\(help.debugDescription)")
+            #expect(help.contains("Examples (as typed in your own shell; here, leave out notes):"), "\(help.debugDescription)")
 
             terminal.send("login --username alice\r")
             try await terminal.expect("Password: ")
@@ -135,7 +142,9 @@ struct REPLTests {
             // first note's id from its lower-case start.
             terminal.send("add --title \"My first note\" --body \"Hello, JWT\" --tag tutorial\r")
             let added = try await terminal.expect(prompt)
-            let id = try #require(added.split(whereSeparator: \.isNewline).first { $0.hasPrefix("added ") }.map { String($0.dropFirst(6).prefix(36)) })
+            let id = try #require(
+                added.split(whereSeparator: \.isNewline).first { $0.hasPrefix("added ") }.map { String($0.dropFirst(6).prefix(36)) }
+            )
             terminal.send("list --tag tutorial\r")
             try await terminal.expect(prompt)
             terminal.send("list --query refresh\r")

@@ -57,7 +57,9 @@ struct TutorialTests {
             let refused = try await server.notes(["--verbose", "whoami"])
             #expect(refused.status == 77, "\(refused)")
             #expect(refused.stderr.contains("POST /auth/refresh → 401"))
-            #expect(refused.stderr.contains("error: session revoked on the server (logged out, maybe from another copy of the session) — run notes login"))
+            #expect(
+                refused.stderr.contains("error: session revoked on the server (logged out, maybe from another copy of the session) — run notes login")
+            )
 
             // The admin of the seeds can list users.
             let admin = try DemoSeeds.load().users.first { $0.admin }
