@@ -10,9 +10,10 @@ enum CommandNames {
     struct Mistake: Equatable {
         let word: String
 
-        /// The names within two edits of the word, or starting with it, closest first.
-        var suggestions: [String] {
-            CommandNames.all.map { ($0, CommandNames.distance(word.lowercased(), $0)) }
+        /// The names within two edits of the word, or starting with it, closest first (in the
+        /// shell, `quit` too).
+        func suggestions(inShell: Bool = false) -> [String] {
+            (CommandNames.all + (inShell ? ["quit"] : [])).map { ($0, CommandNames.distance(word.lowercased(), $0)) }
                 .filter { $0.1 <= 2 || ($0.0.hasPrefix(word.lowercased()) && !word.isEmpty) }
                 .sorted { ($0.1, $0.0) < ($1.1, $1.0) }
                 .map(\.0)
@@ -20,7 +21,7 @@ enum CommandNames {
 
         func message(output: Output) -> String {
             var text = "unknown command '\(word)'"
-            let suggestions = self.suggestions
+            let suggestions = self.suggestions(inShell: output.inShell)
             if !suggestions.isEmpty {
                 text += "\n\nDid you mean this?\n" + suggestions.map { "    " + $0 }.joined(separator: "\n") + "\n"
             }

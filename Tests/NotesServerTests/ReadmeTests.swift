@@ -170,7 +170,7 @@ struct ReadmeTests {
             let (status, output) = try await Self.bash(script, environment: ["NOTES": "http://127.0.0.1:\(port)", "PATH": path])
             #expect(status == 0, "the snippet failed:\n\(output)")
             let lines = output.split(separator: "\n").map(String.init)
-            #expect(lines.contains { $0.hasPrefix("verified: alice not admin - kid rs256-") }, "\(output)")
+            #expect(lines.contains { $0.hasPrefix("verified: alice not admin - kid ") }, "\(output)")
             #expect(lines.contains("forged admin claim: InvalidSignatureError"), "\(output)")
         }
     }
