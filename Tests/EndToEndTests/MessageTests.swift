@@ -39,6 +39,25 @@ struct MessageTests {
         }
     }
 
+    @Test("a copy of notes in a folder on PATH runs from a shell with nothing of the build around it (the README's install step)")
+    func installedCopy() async throws {
+        try await withServerProcess { server in
+            let bin = server.root.appendingPathComponent("bin")
+            try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(at: Binaries.notes, to: bin.appendingPathComponent("notes"))
+            let run = try await DemoTests.bash(
+                "cd / && notes --version && notes register --username alice --password-stdin <<< correct-horse-1 && notes whoami",
+                environment: [
+                    "PATH": bin.path + ":/usr/bin:/bin", "HOME": server.root.path, "NOTES_SERVER": server.url,
+                    "NOTES_CONFIG_DIR": server.configDirectory, "NO_COLOR": "1",
+                ]
+            )
+            #expect(run.status == 0, "\(run)")
+            #expect(run.output.hasPrefix("0.9.0\n"), "\(run)")
+            #expect(run.output.contains("\nalice\n"), "\(run)")
+        }
+    }
+
     @Test("an id may be any unambiguous start of one, in any case; an ambiguous one lists the notes, a bad one says what an id is")
     func idPrefixes() async throws {
         try await withServerProcess { server in
