@@ -150,8 +150,9 @@ struct REPLTests {
             terminal.send("list --query refresh\r")
             #expect(try await terminal.expect(prompt).contains("Refresh tokens rotate"))
             terminal.send("show \(id.prefix(4).lowercased())\t")
-            // Readline rubs out what differs in case and types the whole id from the list.
-            try await terminal.expect(String(id.dropFirst(1)) + " ")
+            // Readline rubs out from the first character that differs in case and types the rest
+            // of the id; whatever it rubbed out, the part after the typed four follows.
+            try await terminal.expect(String(id.dropFirst(4)) + " ")
             terminal.send("\r")
             let shown = try await terminal.expect(prompt)
             #expect(shown.contains("My first note") && shown.contains("Hello, JWT"), "\(shown.debugDescription)")
