@@ -63,11 +63,14 @@ command -v setsid >/dev/null 2>&1 && SETSID="setsid"
 $SETSID "$BIN/notes-server" --port "$PORT" --data-dir "$DEMO_DIR/data" --seed Seeds/demo.json \
     --access-token-ttl "$TTL" >"$OUT" 2>>"$LOG" </dev/null &
 SERVER_PID=$!
+# For whoever must stop a server this script could not (the script killed with SIGKILL).
+echo "$SERVER_PID" >"$DEMO_DIR/server.pid"
 stop_server() {
     if kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -TERM "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    rm -f "$DEMO_DIR/server.pid"
 }
 trap stop_server EXIT
 

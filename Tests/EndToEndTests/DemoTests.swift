@@ -32,6 +32,15 @@ struct DemoTests {
         let script = Binaries.packageRoot.appendingPathComponent("scripts/demo.sh").path
         let terminal = try PseudoTerminal(executable: "/bin/bash", arguments: [script], environment: environment)
         defer { terminal.close() }
+        // Should the test fail half way, close() kills the script before its trap can stop the
+        // server (which runs in a session of its own): stop it by the pid the script wrote.
+        let pidFile = root.appendingPathComponent("demo/server.pid").path
+        defer {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                kill(pid, SIGTERM)
+            }
+        }
 
         let banner = try await terminal.expect("notes> ", timeout: 120)
         let url = try #require(
@@ -71,6 +80,7 @@ struct DemoTests {
         let log = try String(contentsOfFile: logPath, encoding: .utf8)
         #expect(log.hasPrefix("the log of an earlier run\n"), "server.log was emptied")
         #expect(log.contains("=== demo started "))
+        #expect(!FileManager.default.fileExists(atPath: pidFile), "the script removes server.pid when it stops the server")
 
         // The server went with it: its port refuses connections (polled with a deadline).
         let deadline = ContinuousClock.now + .seconds(20)
