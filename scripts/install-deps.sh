@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what SecureNotes needs on Debian/Ubuntu, only when it is missing:
-# the C libraries the package links (OpenSSL, SQLite, GNU readline) and the tools the
-# tutorial and the demo use (curl, jq). sudo is used only when not running as root.
+# the C libraries the package links (OpenSSL, SQLite, GNU readline), the tools the
+# tutorial and the demo use (curl, jq), and Python with PyJWT for the README's
+# "From node's jsonwebtoken" snippet (python3-jwt, python3-cryptography for RS256).
+# sudo is used only when not running as root.
 set -euo pipefail
 
-packages=(libssl-dev libsqlite3-dev libreadline-dev pkg-config curl jq)
+packages=(libssl-dev libsqlite3-dev libreadline-dev pkg-config curl jq python3 python3-jwt python3-cryptography)
 missing=()
 for package in "${packages[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

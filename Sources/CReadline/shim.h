@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <errno.h>
 #include <poll.h>
 #include <unistd.h>
@@ -13,7 +14,7 @@
 // Accessors so that Swift never touches readline's C globals (they are not concurrency-safe
 // in Swift 6). Only LineEditor.swift imports this module, so each `static` below exists once.
 
-/// Word lists for completion: 0 = command names, 1 = note ids from the last listing.
+/// Word lists for completion: 0 = command names, 1 = every note id the shell has seen.
 typedef struct {
     char **words;
     int count;
@@ -72,7 +73,8 @@ static inline char *notes_rl_generator(const char *text, int state) {
     size_t length = strlen(text);
     while (s[1] < list->count) {
         const char *word = list->words[s[1]++];
-        if (strncmp(word, text, length) == 0) return strdup(word);
+        // Any case: ids show in upper case, and people type them in lower case.
+        if (strncasecmp(word, text, length) == 0) return strdup(word);
     }
     return NULL;
 }

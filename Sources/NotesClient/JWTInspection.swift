@@ -19,6 +19,12 @@ public struct UnverifiedJWT: Sendable {
     public let name: String?
     /// The signature's length in bytes (after base64url decoding).
     public let signatureByteCount: Int
+    /// The three base64url segments as they are in the token: header, payload, signature.
+    public let segments: [String]
+    /// The header's `kid`, when present.
+    public let keyID: String?
+    /// Each payload claim's value as text (strings as they are, other values as JSON), by name.
+    public let claims: [String: String]
 
     /// Why a string is not a JWT.
     public struct FormatError: Error, Sendable, CustomStringConvertible {
@@ -45,6 +51,17 @@ public struct UnverifiedJWT: Sendable {
         self.subject = payloadObject["sub"] as? String
         self.name = payloadObject["name"] as? String
         self.signatureByteCount = signature.count
+        self.segments = parts.map(String.init)
+        self.keyID = headerObject["kid"] as? String
+        var claims: [String: String] = [:]
+        for (name, value) in payloadObject {
+            if let text = value as? String {
+                claims[name] = text
+            } else if let data = try? JSONSerialization.data(withJSONObject: value, options: [.fragmentsAllowed, .sortedKeys]) {
+                claims[name] = String(decoding: data, as: UTF8.self)
+            }
+        }
+        self.claims = claims
     }
 
     static func base64URLDecode(_ part: Substring) -> Data? {

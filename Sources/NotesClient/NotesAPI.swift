@@ -88,6 +88,14 @@ public final class NotesAPI: Sendable {
         }
     }
 
+    /// `POST /auth/logout` with a refresh token that is no longer cached here (a session that
+    /// a new login replaced), so that it does not stay alive on the server. Leaves the cache
+    /// alone.
+    public func revoke(refreshToken: String) async throws {
+        let raw = try await transport.send(.POST, "/auth/logout", json: try encode(RefreshRequest(refreshToken: refreshToken)))
+        try Transport.check(raw)
+    }
+
     /// `POST /auth/refresh` with the cached refresh token, whether or not the access token
     /// has expired (the pair is rotated and cached).
     @discardableResult
@@ -130,6 +138,13 @@ public final class NotesAPI: Sendable {
             cursor = page.nextCursor
         } while cursor != nil
         return result
+    }
+
+    /// The user's notes whose id starts with `prefix` (any case, dashes where the UUID has
+    /// them). The server takes whole UUIDs only, so this walks every page of `GET /notes`.
+    public func notes(withIDPrefix prefix: String) async throws -> [Note] {
+        let prefix = prefix.uppercased()
+        return try await allNotes(pageSize: NotesLimits.pageSize.upperBound).filter { $0.id.uuidString.uppercased().hasPrefix(prefix) }
     }
 
     /// `GET /notes/{id}`.

@@ -6,7 +6,7 @@ public struct NotesClientError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct around a private enum so that kinds can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable {
-            case server, unreachable, notLoggedIn, sessionExpired, invalidResponse
+            case server, unreachable, notLoggedIn, sessionExpired, sessionRevoked, invalidResponse
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -17,8 +17,13 @@ public struct NotesClientError: Error, Sendable, CustomStringConvertible {
         public static let unreachable = Code(.unreachable)
         /// There is no cached session for this server.
         public static let notLoggedIn = Code(.notLoggedIn)
-        /// The refresh token was refused; the cached session has been deleted.
+        /// The refresh token was refused because the session's lifetime is over; the cached
+        /// session has been deleted.
         public static let sessionExpired = Code(.sessionExpired)
+        /// The refresh token was refused before the session's end: it was revoked on the server
+        /// (a logout, a password change, or a refresh token presented twice). The cached session
+        /// has been deleted.
+        public static let sessionRevoked = Code(.sessionRevoked)
         /// The server answered something that is not the contract (not JSON, wrong shape).
         public static let invalidResponse = Code(.invalidResponse)
 
@@ -32,14 +37,32 @@ public struct NotesClientError: Error, Sendable, CustomStringConvertible {
     public let detail: ErrorBody.Detail?
     /// Seconds from a `Retry-After` header (429).
     public let retryAfter: Int?
+    /// The `ETag` of the answer (a 412 carries the note's current one).
+    public let etag: String?
+    /// The server URL the failure is about (for ``Code/unreachable``, ``Code/notLoggedIn``).
+    public let server: String?
+    /// Why the server refused the refresh token, in its words (for ``Code/sessionRevoked``).
+    public let reason: String?
     /// A sentence for people.
     public let message: String
 
-    init(code: Code, status: Int? = nil, detail: ErrorBody.Detail? = nil, retryAfter: Int? = nil, message: String) {
+    init(
+        code: Code,
+        status: Int? = nil,
+        detail: ErrorBody.Detail? = nil,
+        retryAfter: Int? = nil,
+        etag: String? = nil,
+        server: String? = nil,
+        reason: String? = nil,
+        message: String
+    ) {
         self.code = code
         self.status = status
         self.detail = detail
         self.retryAfter = retryAfter
+        self.etag = etag
+        self.server = server
+        self.reason = reason
         self.message = message
     }
 
@@ -48,21 +71,30 @@ public struct NotesClientError: Error, Sendable, CustomStringConvertible {
 
     public var description: String { message }
 
-    static func server(status: Int, detail: ErrorBody.Detail, retryAfter: Int?) -> Self {
-        .init(code: .server, status: status, detail: detail, retryAfter: retryAfter, message: "\(detail.name): \(detail.message)")
+    static func server(status: Int, detail: ErrorBody.Detail, retryAfter: Int?, etag: String? = nil) -> Self {
+        .init(code: .server, status: status, detail: detail, retryAfter: retryAfter, etag: etag, message: "\(detail.name): \(detail.message)")
     }
 
     static func unreachable(_ server: String, reason: String) -> Self {
-        .init(code: .unreachable, message: "cannot reach the server at \(server) (\(reason))")
+        .init(code: .unreachable, server: server, reason: reason, message: "cannot reach the server at \(server) (\(reason))")
     }
 
     /// There is no session for `server`.
     public static func notLoggedIn(_ server: String) -> Self {
-        .init(code: .notLoggedIn, message: "not logged in to \(server) — run notes login")
+        .init(code: .notLoggedIn, server: server, message: "not logged in to \(server) — run notes login")
     }
 
     static var sessionExpired: Self {
         .init(code: .sessionExpired, message: "session expired — run notes login")
+    }
+
+    /// `reason` is the server's message for the refused refresh token.
+    static func sessionRevoked(reason: String) -> Self {
+        .init(
+            code: .sessionRevoked,
+            reason: reason,
+            message: "session revoked on the server (\(reason)) — run notes login"
+        )
     }
 
     static func invalidResponse(status: Int?, _ reason: String) -> Self {

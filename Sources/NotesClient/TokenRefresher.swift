@@ -55,7 +55,10 @@ actor TokenRefresher {
                 pair = try Transport.decode(TokenPair.self, from: raw)
             } catch let error as NotesClientError where error.code == .server && error.status == 401 {
                 try await store.delete()
-                throw NotesClientError.sessionExpired
+                // The server gives one message for an unknown, expired or revoked token (and
+                // another for reuse); the cache knows when the session was due to end.
+                if Date() >= current.refreshTokenExpiresAt { throw NotesClientError.sessionExpired }
+                throw NotesClientError.sessionRevoked(reason: error.detail?.message ?? "refresh token refused")
             }
             let renewed = Session(server: current.server, username: current.username, pair: pair)
             try await store.save(renewed)

@@ -93,7 +93,8 @@ struct Transport: Sendable {
         guard raw.status >= 400 else { return }
         if let body = try? NotesJSON.decoder().decode(ErrorBody.self, from: raw.body) {
             let retryAfter = raw.headers.first(name: "Retry-After").flatMap { Int($0) }
-            throw NotesClientError.server(status: raw.status, detail: body.error, retryAfter: retryAfter)
+            let etag = raw.headers.first(name: "ETag")
+            throw NotesClientError.server(status: raw.status, detail: body.error, retryAfter: retryAfter, etag: etag)
         }
         throw NotesClientError.invalidResponse(status: raw.status, "HTTP \(raw.status) without an error body")
     }

@@ -2,12 +2,17 @@ public import ArgumentParser
 public import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 
 /// `notes-server`: runs `serve` by default.
 public struct NotesServerCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "notes-server",
         abstract: "The SecureNotes JWT-secured notes REST API.",
+        // `notes-server` alone runs `serve`, so its help shows serve's options, not only the
+        // subcommand's name.
+        discussion: "With no subcommand it runs serve, whose options follow.\n\n" + ServeCommand.optionsHelp,
+        version: "0.9.0",
         subcommands: [ServeCommand.self],
         defaultSubcommand: ServeCommand.self
     )
@@ -42,6 +47,14 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "trace, debug, info, notice, warning, error or critical. (default: info)") var logLevel: String?
 
     public init() {}
+
+    /// The OPTIONS part of `serve --help`, and the environment rule.
+    static var optionsHelp: String {
+        // Narrower than the 80 columns the root help wraps its discussion at, so nothing is re-wrapped.
+        let help = helpMessage(columns: 78)
+        let options = help.range(of: "OPTIONS:").map { String(help[$0.lowerBound...]) } ?? help
+        return options.trimmingCharacters(in: .whitespacesAndNewlines) + "\n\n" + configuration.discussion
+    }
 
     /// Flags over `NOTES_*` variables over defaults, validated.
     public func resolve(environment: [String: String] = ProcessInfo.processInfo.environment) throws(ConfigurationError) -> ServerConfiguration {
@@ -115,7 +128,19 @@ public struct ServeCommand: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             Self.printError("notes-server: \(error.description)")
             throw ExitCode(78)
+        } catch  where Self.isAddressInUse(error) {
+            Self.printError(
+                "notes-server: port \(config.port) on \(config.hostname) is already in use (another notes-server, or make demo?); "
+                    + "choose another with --port (or NOTES_PORT), or --port 0 for any free port"
+            )
+            throw ExitCode(69)  // EX_UNAVAILABLE
         }
+    }
+
+    /// Whether binding failed because the port is taken (NIO reports errno EADDRINUSE).
+    static func isAddressInUse(_ error: any Error) -> Bool {
+        if let error = error as? IOError { return error.errnoCode == EADDRINUSE }
+        return String(describing: error).contains("Address already in use")
     }
 
     static func printError(_ line: String) {

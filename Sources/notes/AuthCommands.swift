@@ -41,7 +41,11 @@ struct CredentialOptions: ParsableArguments, Sendable {
 struct Register: NotesSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "register",
-        abstract: "Create an account, then log in to it."
+        abstract: "Create an account, then log in to it.",
+        discussion: Examples.text(
+            "register --username carol             asks for the password twice, without echo",
+            "register --username carol --password-stdin < password.txt"
+        )
     )
 
     @OptionGroup var global: GlobalOptions
@@ -51,7 +55,9 @@ struct Register: NotesSubcommand {
         let username = try await credentials.username(context: context)
         let password = try await credentials.password(confirm: !credentials.passwordStdin)
         let user = try await context.api.register(username: username, password: password)
+        let previous = try await context.api.store.load()
         try await context.api.login(username: username, password: password)
+        try await Login.endReplaced(previous, by: user.username, context: context)
         context.output.line("registered \(context.output.style(user.username, .bold)) and logged in to \(context.api.server)")
     }
 }
@@ -59,7 +65,12 @@ struct Register: NotesSubcommand {
 struct Login: NotesSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "login",
-        abstract: "Log in and keep the token pair in the session cache."
+        abstract: "Log in and keep the token pair in the session cache.",
+        discussion: Examples.text(
+            "login --username alice                 asks for the password, without echo",
+            "login --username alice --password-stdin < password.txt",
+            "login --username bob                   replaces alice's session (and logs it out)"
+        )
     )
 
     @OptionGroup var global: GlobalOptions
@@ -68,18 +79,42 @@ struct Login: NotesSubcommand {
     func execute(in context: CommandContext) async throws {
         let username = try await credentials.username(context: context)
         let password = try await credentials.password(confirm: false)
+        let previous = try await context.api.store.load()
         let session = try await context.api.login(username: username, password: password)
-        let left = Output.duration(Int(session.accessTokenExpiresAt.timeIntervalSinceNow.rounded()))
+        try await Self.endReplaced(previous, by: session.username, context: context)
+        // exp - iat is the server's TTL exactly; the clock since the answer came would say 29s.
+        let jwt = try? UnverifiedJWT(session.accessToken)
+        let lifetime =
+            jwt.flatMap { jwt in jwt.expiresAt.flatMap { exp in jwt.issuedAt.map { Int(exp.timeIntervalSince($0)) } } }
+            ?? Int(session.accessTokenExpiresAt.timeIntervalSinceNow.rounded())
         context.output.line(
-            "logged in as \(context.output.style(session.username, .bold)) at \(session.server) (access token valid for \(left); notes token shows it)"
+            "logged in as \(context.output.style(session.username, .bold)) at \(session.server) "
+                + "(access token valid for \(Output.duration(lifetime)); \(context.output.command("token")) shows it)"
         )
+    }
+
+    /// A login replaces the one cached session. Says so when it was another user's or
+    /// another server's, and logs the replaced session out on its server (when that is this
+    /// server: tokens never go elsewhere), so that it does not stay alive unseen.
+    static func endReplaced(_ previous: Session?, by username: String, context: CommandContext) async throws {
+        guard let previous else { return }
+        let sameServer = previous.server == context.api.server
+        if sameServer {
+            // Best effort: the new login has already succeeded.
+            try? await context.api.revoke(refreshToken: previous.refreshToken)
+        }
+        guard previous.username != username || !sameServer else { return }
+        let whose = sameServer ? "\(previous.username)'s session" : "\(previous.username)'s session at \(previous.server)"
+        let what = sameServer ? "logged out" : "forgotten here; it stays valid there until it expires"
+        context.output.line("replaced \(whose) (\(what))")
     }
 }
 
 struct Logout: NotesSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "logout",
-        abstract: "Revoke the refresh token on the server and delete the cached session."
+        abstract: "Revoke the refresh token on the server and delete the cached session.",
+        discussion: Examples.text("logout")
     )
 
     @OptionGroup var global: GlobalOptions
@@ -96,7 +131,8 @@ struct Logout: NotesSubcommand {
 struct Whoami: NotesSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "whoami",
-        abstract: "Show the current user, from /me."
+        abstract: "Show the current user, from /me.",
+        discussion: Examples.text("whoami", "whoami --json | jq -r .id")
     )
 
     @OptionGroup var global: GlobalOptions
@@ -107,7 +143,7 @@ struct Whoami: NotesSubcommand {
         if json { return try context.output.json(user) }
         let output = context.output
         output.line(output.style(user.username, .bold) + (user.admin ? " (admin)" : ""))
-        output.line("id       \(user.id.uuidString.lowercased())")
+        output.line("id       \(Output.id(user.id))")
         output.line("since    \(Output.shortDate(user.createdAt))")
         output.line("server   \(context.api.server)")
     }
@@ -116,7 +152,8 @@ struct Whoami: NotesSubcommand {
 struct Users: NotesSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "users",
-        abstract: "List every user (admins only)."
+        abstract: "List every user (admins only).",
+        discussion: Examples.text("users", "users --json | jq -r '.[].username'")
     )
 
     @OptionGroup var global: GlobalOptions
@@ -127,7 +164,7 @@ struct Users: NotesSubcommand {
         if json { return try context.output.json(users) }
         context.output.table(
             headers: ["USERNAME", "ADMIN", "ID", "CREATED"],
-            rows: users.map { [$0.username, $0.admin ? "yes" : "", $0.id.uuidString.lowercased(), Output.shortDate($0.createdAt)] },
+            rows: users.map { [$0.username, $0.admin ? "yes" : "", Output.id($0.id), Output.shortDate($0.createdAt)] },
             flexible: [0],
             styles: [.bold, nil, .dim, nil]
         )

@@ -1,5 +1,6 @@
 import Foundation
 import NotesClient
+import NotesModels
 import Synchronization
 
 /// What a running command needs: the API (one HTTP client), the output rules, and hooks the
@@ -8,17 +9,42 @@ final class CommandContext: Sendable {
     let api: NotesAPI
     let output: Output
     let interactive: Bool
-    private let onListing: @Sendable ([UUID]) -> Void
+    private let seen: SeenNotes?
 
-    init(api: NotesAPI, output: Output, interactive: Bool, onListing: @escaping @Sendable ([UUID]) -> Void = { _ in }) {
+    init(api: NotesAPI, output: Output, interactive: Bool, seen: SeenNotes? = nil) {
         self.api = api
         self.output = output
         self.interactive = interactive
-        self.onListing = onListing
+        self.seen = seen
     }
 
-    /// Called by commands that show notes, so the REPL can complete their ids.
-    func listed(_ ids: [UUID]) { onListing(ids) }
+    /// The shell's record of note ids, shared with contexts made for one line.
+    var seenNotes: SeenNotes? { seen }
+
+    /// Called by commands that show, add or find notes, so the REPL can complete their ids.
+    func saw(_ ids: [UUID]) { seen?.add(ids) }
+
+    /// Called when a note is deleted: its id is no longer completed.
+    func forget(_ id: UUID) { seen?.remove(id) }
+
+    /// The note an id argument names: a whole UUID as it is, else the one note of the user's
+    /// whose id starts with it. None is a 404-like failure (exit 1); several is a usage error
+    /// that lists them.
+    func resolve(_ id: NoteID) async throws -> UUID {
+        if let uuid = id.uuid { return uuid }
+        let matches = try await api.notes(withIDPrefix: id.text)
+        saw(matches.map(\.id))
+        switch matches.count {
+        case 0:
+            throw CommandFailure("no note of yours has an id starting with \(id.text); \(output.command("list")) shows them")
+        case 1:
+            return matches[0].id
+        default:
+            let shown = matches.prefix(10).map { "\n  \(Output.id($0.id))  \($0.title)" }.joined()
+            let more = matches.count > 10 ? "\n  … and \(matches.count - 10) more" : ""
+            throw UsageError("\(id.text) is ambiguous: \(matches.count) notes have ids starting with it\(shown)\(more)\ntype more of the id")
+        }
+    }
 
     static let defaultServer = "http://127.0.0.1:8080"
 
@@ -84,4 +110,33 @@ final class VerboseSwitch: Sendable {
     init(_ on: Bool) { state = Mutex(on) }
     var isOn: Bool { state.withLock { $0 } }
     func set(_ on: Bool) { state.withLock { $0 = on } }
+}
+
+/// Every note id the shell has seen (listed, shown, added, edited, found by a prefix), in
+/// the order first seen, for Tab completion; `onChange` gets the whole list after a change.
+final class SeenNotes: Sendable {
+    private let ids = Mutex<[UUID]>([])
+    private let onChange: @Sendable ([UUID]) -> Void
+
+    init(onChange: @escaping @Sendable ([UUID]) -> Void) { self.onChange = onChange }
+
+    func add(_ new: [UUID]) {
+        let all: [UUID]? = ids.withLock { ids in
+            let missing = new.filter { !ids.contains($0) }
+            guard !missing.isEmpty else { return nil }
+            ids += missing
+            return ids
+        }
+        if let all { onChange(all) }
+    }
+
+    func remove(_ id: UUID) {
+        let all = ids.withLock { ids in
+            ids.removeAll { $0 == id }
+            return ids
+        }
+        onChange(all)
+    }
+
+    var all: [UUID] { ids.withLock { $0 } }
 }

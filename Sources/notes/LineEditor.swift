@@ -68,7 +68,7 @@ final class LineEditor: Sendable {
         _ = history_truncate_file(historyPath, Self.historyLimit)
     }
 
-    /// The note ids Tab completes after the command name.
+    /// The note ids Tab completes after the command name (every one the shell has seen).
     func setNoteIDs(_ ids: [String]) {
         notes_rl_set_words(1, ids.joined(separator: "\n"))
     }

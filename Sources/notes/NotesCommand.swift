@@ -14,12 +14,42 @@ struct NotesCommand: AsyncParsableCommand {
         discussion: """
             Run without a command on a terminal to open the interactive shell.
 
+            Examples:
+              notes login --username alice
+              notes list --tag jwt
+              notes show 7c80                 (an id, or any unambiguous start of one)
+              echo 'Stay curious' | notes add --title Wisdom
+              curl -H "Authorization: Bearer $(notes token --raw)" http://127.0.0.1:8080/me
+
+            Environment:
+              NOTES_SERVER       the server's URL when --server is not given
+              NOTES_CONFIG_DIR   where session.json is kept (default $XDG_CONFIG_HOME/notes, \
+            else ~/.config/notes)
+              XDG_STATE_HOME     the shell's history goes to $XDG_STATE_HOME/notes/history \
+            (default ~/.local/state/notes/history)
+              NO_COLOR           set: never colour
+
+            Shell completion: notes --generate-completion-script bash (or zsh, fish).
+
             Exit codes: 0 success; 1 an error the server reported; 64 usage; \
-            69 server unreachable; 77 not logged in, wrong credentials, or the session \
-            could not be refreshed.
+            69 server unreachable; 77 not logged in, wrong credentials, too many failed \
+            logins, or the session could not be refreshed.
             """,
+        version: NotesVersion.current,
         subcommands: NotesCommand.commands
     )
+
+    /// ArgumentParser's `main`, after catching an unknown command name (ArgumentParser would
+    /// say "unexpected argument", and `help NAME` would print the top-level help and exit 0).
+    static func main() async {
+        let arguments = Array(CommandLine.arguments.dropFirst())
+        if let mistake = CommandNames.mistake(in: arguments) {
+            let output = Output()
+            output.error(mistake.message(output: output))
+            Foundation.exit(Failure.usage)
+        }
+        await main(arguments)
+    }
 
     /// Every command, in the order `help` lists them.
     static let commands: [any NotesSubcommand.Type] = [
@@ -37,6 +67,11 @@ struct NotesCommand: AsyncParsableCommand {
         let code = await REPL(global: global).run()
         if code != 0 { throw ExitCode(code) }
     }
+}
+
+/// The version `notes --version` prints.
+enum NotesVersion {
+    static let current = "0.9.0"
 }
 
 /// Options every command takes, before or after the command name.

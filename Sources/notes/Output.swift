@@ -21,8 +21,12 @@ struct Output: Sendable {
     let errorColor: Bool
     /// Columns available, when known (a terminal, or `COLUMNS`).
     let width: Int?
+    /// Whether the text is for the interactive shell, where commands are typed without
+    /// `notes` in front (messages say `login`, not `notes login`).
+    let inShell: Bool
 
-    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    init(environment: [String: String] = ProcessInfo.processInfo.environment, inShell: Bool = false) {
+        self.inShell = inShell
         let allowed = environment["NO_COLOR"] == nil && environment["TERM"] != "dumb"
         color = allowed && isatty(STDOUT_FILENO) == 1
         errorColor = allowed && isatty(STDERR_FILENO) == 1
@@ -36,6 +40,12 @@ struct Output: Sendable {
         }
         if let columns = environment["COLUMNS"].flatMap({ Int($0) }), columns > 0 { return columns }
         return nil
+    }
+
+    /// A command as the user types it where they are: `notes login` on the command line,
+    /// `login` in the shell.
+    func command(_ words: String) -> String {
+        inShell ? words : "notes " + words
     }
 
     func style(_ text: String, _ style: Style) -> String {
@@ -54,11 +64,65 @@ struct Output: Sendable {
         Self.write("\(label) \(text)\n", to: FileHandle.standardError)
     }
 
-    /// Pretty, key-sorted JSON of `value` on stdout: stable for scripts.
+    /// Key-sorted JSON of `value` on stdout, indented as `jq .` prints it (so it reads like
+    /// the server's answers in the README): stable for scripts.
     func json(_ value: some Encodable) throws {
-        let data = try NotesJSON.encoder(pretty: true).encode(value)
-        Self.write(String(decoding: data, as: UTF8.self) + "\n", to: FileHandle.standardOutput)
+        let data = try NotesJSON.encoder().encode(value)
+        Self.write(Self.indented(String(decoding: data, as: UTF8.self)) + "\n", to: FileHandle.standardOutput)
     }
+
+    /// Compact JSON re-indented the way `jq .` does: two spaces, `"key": value`, and empty
+    /// arrays and objects as `[]` and `{}` (Foundation's pretty printer puts a blank line in them).
+    static func indented(_ compact: String) -> String {
+        var result = ""
+        var depth = 0
+        var inString = false
+        var escaped = false
+        let characters = Array(compact)
+        func newline() { result += "\n" + String(repeating: "  ", count: depth) }
+        for (index, character) in characters.enumerated() {
+            if inString {
+                result.append(character)
+                if escaped {
+                    escaped = false
+                } else if character == "\\" {
+                    escaped = true
+                } else if character == "\"" {
+                    inString = false
+                }
+                continue
+            }
+            switch character {
+            case "\"":
+                inString = true
+                result.append(character)
+            case "{", "[":
+                result.append(character)
+                let next = index + 1 < characters.count ? characters[index + 1] : " "
+                if next == "}" || next == "]" { continue }
+                depth += 1
+                newline()
+            case "}", "]":
+                let previous = index > 0 ? characters[index - 1] : " "
+                if previous != "{" && previous != "[" {
+                    depth -= 1
+                    newline()
+                }
+                result.append(character)
+            case ",":
+                result.append(character)
+                newline()
+            case ":":
+                result += ": "
+            default:
+                result.append(character)
+            }
+        }
+        return result
+    }
+
+    /// A note or user id as every output shows it: upper case, as the server's JSON has it.
+    static func id(_ uuid: UUID) -> String { uuid.uuidString.uppercased() }
 
     private static func write(_ text: String, to handle: FileHandle) {
         try? handle.write(contentsOf: Data(text.utf8))
@@ -109,18 +173,27 @@ struct Output: Sendable {
     }
 
     static func longDate(_ date: Date) -> String {
-        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
-            + " UTC (" + date.formatted(.relative(presentation: .named)) + ")"
+        isoDate(date) + " (" + date.formatted(.relative(presentation: .named)) + ")"
     }
 
-    /// `14m 32s`, `2h 5m`, `3d 4h`.
+    /// `2026-01-31T14:05:00 UTC`.
+    static func isoDate(_ date: Date) -> String {
+        date.formatted(.iso8601.year().month().day().dateSeparator(.dash).time(includingFractionalSeconds: false).timeSeparator(.colon))
+            + " UTC"
+    }
+
+    /// `45s`, `15m`, `14m 32s`, `2h 5m`, `30d`, `3d 4h` (the server's own duration syntax
+    /// where it is exact).
     static func duration(_ seconds: Int) -> String {
         let s = abs(seconds)
+        func pair(_ big: Int, _ bigUnit: String, _ small: Int, _ smallUnit: String) -> String {
+            small == 0 ? "\(big)\(bigUnit)" : "\(big)\(bigUnit) \(small)\(smallUnit)"
+        }
         switch s {
         case ..<60: return "\(s)s"
-        case ..<3600: return "\(s / 60)m \(s % 60)s"
-        case ..<86400: return "\(s / 3600)h \((s % 3600) / 60)m"
-        default: return "\(s / 86400)d \((s % 86400) / 3600)h"
+        case ..<3600: return pair(s / 60, "m", s % 60, "s")
+        case ..<86400: return pair(s / 3600, "h", (s % 3600) / 60, "m")
+        default: return pair(s / 86400, "d", (s % 86400) / 3600, "h")
         }
     }
 }

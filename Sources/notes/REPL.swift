@@ -17,7 +17,7 @@ struct REPL {
     static let builtins = ["help", "quit"]
 
     func run() async -> Int32 {
-        let output = Output()
+        let output = Output(inShell: true)
         let environment = ProcessInfo.processInfo.environment
         let store = SessionStore(environment: environment)
         let server = await CommandContext.resolveServer(global.server, store: store, environment: environment)
@@ -34,9 +34,8 @@ struct REPL {
         let context: CommandContext
         do {
             let api = try NotesAPI(server: server, store: store, observer: observer)
-            context = CommandContext(api: api, output: output, interactive: true) { ids in
-                editor.setNoteIDs(ids.map { $0.uuidString.lowercased() })
-            }
+            let seen = SeenNotes { ids in editor.setNoteIDs(ids.map(Output.id)) }
+            context = CommandContext(api: api, output: output, interactive: true, seen: seen)
         } catch {
             return Failure.report(error, output: output)
         }
@@ -60,7 +59,7 @@ struct REPL {
             }
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.isEmpty { continue }
-            let words: [String]
+            var words: [String]
             do {
                 words = try ShellWords.split(trimmed)
             } catch {
@@ -68,9 +67,20 @@ struct REPL {
                 continue
             }
             if !Self.isSensitive(words) { editor.remember(trimmed) }
+            if words.first == "notes" {
+                // A command copied from the README's shell examples: run it, and say how the
+                // shell spells it.
+                words.removeFirst()
+                output.info("(in this shell, commands are typed without notes in front: \(words.first ?? "help") …)")
+                if words.isEmpty { words = ["help"] }
+            }
             if words == ["quit"] || words == ["exit"] { break }
             if words.first == "help" {
                 Self.help(words.dropFirst().first, output: output)
+                continue
+            }
+            if let mistake = CommandNames.mistake(in: words) {
+                output.error(mistake.message(output: output))
                 continue
             }
             await execute(words, context: context, verbose: verbose, observer: observer, running: running)
@@ -106,7 +116,7 @@ struct REPL {
         if let server = command.global.server {
             do {
                 let api = try NotesAPI(server: server, store: context.api.store, observer: observer)
-                lineContext = CommandContext(api: api, output: context.output, interactive: true)
+                lineContext = CommandContext(api: api, output: context.output, interactive: true, seen: context.seenNotes)
                 ownsContext = true
             } catch {
                 _ = Failure.report(error, output: context.output)
@@ -127,6 +137,7 @@ struct REPL {
     static func printParseError(_ error: any Error, output: Output) {
         var message = NotesCommand.fullMessage(for: error)
         if message.hasPrefix("Error: ") { message.removeFirst("Error: ".count) }
+        message = shellTerms(message)
         if NotesCommand.exitCode(for: error) == .success {
             output.line(message)
         } else {
@@ -138,10 +149,10 @@ struct REPL {
     static func help(_ name: String?, output: Output) {
         if let name {
             guard let type = NotesCommand.commands.first(where: { $0.configuration.commandName == name }) else {
-                output.error("no command \(name); help lists them")
+                output.error(CommandNames.Mistake(word: name).message(output: output))
                 return
             }
-            output.line(NotesCommand.helpMessage(for: type))
+            output.line(shellTerms(NotesCommand.helpMessage(for: type)))
             return
         }
         let rows =
@@ -152,6 +163,22 @@ struct REPL {
             output.line("  " + output.style(name.padding(toLength: width, withPad: " ", startingAt: 0), .bold) + "  " + abstract)
         }
         output.line("Every command takes --server URL and --verbose; Tab completes commands and note ids.")
+    }
+
+    /// ArgumentParser writes usage and help for the command line; the shell's commands have
+    /// no `notes` in front. (Examples keep it: those with a pipe or a redirection are for
+    /// your own shell, and the help says so.)
+    static func shellTerms(_ text: String) -> String {
+        var text = text.replacingOccurrences(of: "Usage: notes ", with: "Usage: ")
+            .replacingOccurrences(of: "USAGE: notes ", with: "USAGE: ")
+            .replacingOccurrences(of: "'notes ", with: "'")
+        if text.contains("Examples:\n") {
+            text = text.replacingOccurrences(
+                of: "Examples:\n",
+                with: "Examples (as typed in your own shell; here, leave out notes):\n"
+            )
+        }
+        return text
     }
 
     /// `USER@HOST:PORT> ` when logged in to this server, else `notes> `.

@@ -9,11 +9,17 @@ import Glibc
 /// would, with the binaries this test run built and a free port.
 @Suite("The demo script", .serialized)
 struct DemoTests {
-    @Test("opens the REPL on a seeded server, logs in, and stops the server when the REPL exits")
+    @Test(
+        "opens the REPL on a seeded server, logs in, shares its session with another shell, survives Ctrl-C, keeps the old log, and stops the server when the REPL exits"
+    )
     func demo() async throws {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("demo-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: root) }
+        // The log of an earlier run, which a new start must not empty.
+        let logPath = root.appendingPathComponent("demo/server.log").path
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("demo"), withIntermediateDirectories: true)
+        try "the log of an earlier run\n".write(toFile: logPath, atomically: true, encoding: .utf8)
         let inputrc = root.appendingPathComponent("inputrc")
         try "set enable-bracketed-paste off\n".write(to: inputrc, atomically: true, encoding: .utf8)
         var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTES_") && !$0.key.hasPrefix("XDG_") }
@@ -26,6 +32,15 @@ struct DemoTests {
         let script = Binaries.packageRoot.appendingPathComponent("scripts/demo.sh").path
         let terminal = try PseudoTerminal(executable: "/bin/bash", arguments: [script], environment: environment)
         defer { terminal.close() }
+        // Should the test fail half way, close() kills the script before its trap can stop the
+        // server (which runs in a session of its own): stop it by the pid the script wrote.
+        let pidFile = root.appendingPathComponent("demo/server.pid").path
+        defer {
+            if let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines))
+            {
+                kill(pid, SIGTERM)
+            }
+        }
 
         let banner = try await terminal.expect("notes> ", timeout: 120)
         let url = try #require(
@@ -43,8 +58,29 @@ struct DemoTests {
         try await terminal.expect("alice@127.0.0.1:")
         terminal.send("list --tag jwt\r")
         #expect(try await terminal.expect("alice@127.0.0.1:").contains("Anatomy of a JWT"))
+
+        // `notes` from your own shell: the line the banner prints, pasted into another shell.
+        let export = try #require(
+            banner.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }.first {
+                $0.hasPrefix("export PATH=")
+            }
+        )
+        let ownShell = try await Self.bash("\(export)\nnotes whoami", environment: environment)
+        #expect(ownShell.status == 0, "\(ownShell)")
+        #expect(ownShell.output.hasPrefix("alice"), "\(ownShell)")
+
+        // Ctrl-C clears a line; a later quit still ends the demo with 0, not 130.
+        terminal.send("list --tag")
+        terminal.send("\u{03}")
+        try await terminal.expect("^C")
+        try await terminal.expect("alice@127.0.0.1:")
         terminal.send("quit\r")
         #expect(try await terminal.waitForExit(timeout: 30) == 0)
+
+        let log = try String(contentsOfFile: logPath, encoding: .utf8)
+        #expect(log.hasPrefix("the log of an earlier run\n"), "server.log was emptied")
+        #expect(log.contains("=== demo started "))
+        #expect(!FileManager.default.fileExists(atPath: pidFile), "the script removes server.pid when it stops the server")
 
         // The server went with it: its port refuses connections (polled with a deadline).
         let deadline = ContinuousClock.now + .seconds(20)
@@ -57,6 +93,56 @@ struct DemoTests {
             try await Task.sleep(for: .milliseconds(100))
         }
         #expect(stopped, "notes-server still answers after the demo ended")
+    }
+
+    @Test("a busy port stops the demo at once with the port and NOTES_DEMO_PORT named")
+    func busyPort() async throws {
+        try await withServerProcess { server in
+            var environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTES_") }
+            environment["NOTES_DEMO_BIN"] = Binaries.directory.path
+            environment["NOTES_DEMO_PORT"] = String(server.port)
+            environment["NOTES_DEMO_DIR"] = server.root.appendingPathComponent("demo").path
+            let script = Binaries.packageRoot.appendingPathComponent("scripts/demo.sh").path
+            let run = try await Self.bash("bash \(script) </dev/null", environment: environment)
+            #expect(run.status == 1, "\(run)")
+            #expect(
+                run.output.contains(
+                    "demo: port \(server.port) is already in use (another notes-server, or another make demo?); "
+                        + "run NOTES_DEMO_PORT=9090 make demo, or NOTES_DEMO_PORT=0 for any free port"
+                ),
+                "\(run)"
+            )
+        }
+    }
+
+    @Test("scripts/demo.sh --help names every NOTES_DEMO_ setting")
+    func help() async throws {
+        let script = Binaries.packageRoot.appendingPathComponent("scripts/demo.sh").path
+        let run = try await Self.bash("bash \(script) --help", environment: ProcessInfo.processInfo.environment)
+        #expect(run.status == 0)
+        for name in ["NOTES_DEMO_PORT", "NOTES_DEMO_TTL", "NOTES_DEMO_DIR", "NOTES_DEMO_BIN"] {
+            #expect(run.output.contains(name), "\(run.output)")
+        }
+    }
+
+    /// Runs a bash script to its end; stdout and stderr together.
+    static func bash(_ script: String, environment: [String: String]) async throws -> (status: Int32, output: String) {
+        try await withDeadline(seconds: 120, "bash") {
+            try await onThread {
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/bin/bash")
+                process.arguments = ["-c", script]
+                process.environment = environment
+                let pipe = Pipe()
+                process.standardOutput = pipe
+                process.standardError = pipe
+                process.standardInput = FileHandle.nullDevice
+                try process.run()
+                let data = pipe.fileHandleForReading.readDataToEndOfFile()
+                process.waitUntilExit()
+                return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+            }
+        }
     }
 
     /// Whether anything answers at `url` (curl, on its own thread).

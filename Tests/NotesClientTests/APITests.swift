@@ -19,6 +19,28 @@ struct APITests {
         }
     }
 
+    @Test("an id prefix finds the user's notes whose ids start with it, in any case, across pages; a 412 carries the current ETag")
+    func idPrefixAndETag() async throws {
+        try await withServer { server, api in
+            try await server.registerAndLogin(api)
+            var created: [Note] = []
+            // More than one page of 100, so that the search has to follow nextCursor.
+            for index in 0..<105 { created.append(try await api.createNote(NoteInput(title: "note \(index)", body: nil, tags: []))) }
+            let target = created[0]
+            let whole = try await api.notes(withIDPrefix: target.id.uuidString.lowercased())
+            #expect(whole.map(\.id) == [target.id])
+            let first = String(target.id.uuidString.prefix(1))
+            let sharing = try await api.notes(withIDPrefix: first.lowercased())
+            #expect(Set(sharing.map(\.id)) == Set(created.filter { $0.id.uuidString.hasPrefix(first) }.map(\.id)))
+
+            let error = await #expect(throws: NotesClientError.self) {
+                _ = try await api.updateNote(id: target.id, with: NotePatch(title: "x", body: nil, tags: nil), ifMatch: "\"7\"")
+            }
+            #expect(error?.status == 412)
+            #expect(error?.etag == "\"1\"")
+        }
+    }
+
     @Test("notes: create, read, patch with If-Match, list with filters and pages, delete")
     func notesRoundTrip() async throws {
         try await withServer { server, api in

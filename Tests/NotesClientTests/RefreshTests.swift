@@ -65,7 +65,7 @@ struct RefreshTests {
         }
     }
 
-    @Test("a refused refresh deletes the session and says session expired")
+    @Test("a refresh refused before the session's end deletes the session and says it was revoked")
     func refusedRefreshDeletesSession() async throws {
         try await withServer { server, api in
             let session = try await server.registerAndLogin(api)
@@ -73,10 +73,25 @@ struct RefreshTests {
             try await server.store.save(session)  // as if the cache were stale
             server.clock.advance(by: 901)
             let error = await #expect(throws: NotesClientError.self) { _ = try await api.me() }
-            #expect(error?.code == .sessionExpired)
+            #expect(error?.code == .sessionRevoked)
             #expect(error?.message.contains("notes login") == true)
             #expect(try await server.store.load() == nil)
             #expect(server.requests.count("POST", "/auth/refresh") == 1)
+        }
+    }
+
+    @Test("a refresh refused after the session's end says session expired")
+    func refusedRefreshAfterTheEnd() async throws {
+        try await withServer { server, api in
+            var session = try await server.registerAndLogin(api)
+            try await api.logout()
+            session.refreshTokenExpiresAt = Date().addingTimeInterval(-1)  // the cache says it is over
+            try await server.store.save(session)
+            server.clock.advance(by: 901)
+            let error = await #expect(throws: NotesClientError.self) { _ = try await api.me() }
+            #expect(error?.code == .sessionExpired)
+            #expect(error?.message == "session expired — run notes login")
+            #expect(try await server.store.load() == nil)
         }
     }
 

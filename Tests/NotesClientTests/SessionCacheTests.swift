@@ -156,7 +156,7 @@ struct SessionCacheTests {
             // The old refresh token is refused now.
             try await server.store.save(session)
             let error = await #expect(throws: NotesClientError.self) { try await api.refreshSession() }
-            #expect(error?.code == .sessionExpired)
+            #expect(error?.code == .sessionRevoked)
         }
     }
 }

@@ -20,11 +20,23 @@ struct WellKnownController: Sendable {
     @Sendable func health(request: Request, context: AppRequestContext) async throws -> Response {
         do {
             try await ping()
-            return APIError.jsonResponse(status: .ok, body: HealthStatus(status: "ok"))
+            return Self.healthResponse(.ok, "ok")
         } catch {
             context.logger.error("health check: database does not answer", metadata: ["error": .string(String(describing: error))])
-            return APIError.jsonResponse(status: .serviceUnavailable, body: HealthStatus(status: "unavailable"))
+            return Self.healthResponse(.serviceUnavailable, "unavailable")
         }
+    }
+
+    /// `{"status":"…"}` and a newline: `/health` is the answer people read raw
+    /// (`curl -s …/health`), and the shell prompt should not land on the same line.
+    static func healthResponse(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        var data = (try? NotesJSON.encoder().encode(HealthStatus(status: text))) ?? Data(#"{"status":"\#(text)"}"#.utf8)
+        data.append(UInt8(ascii: "\n"))
+        return Response(
+            status: status,
+            headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data))
+        )
     }
 
     struct KeySet: Encodable {
