@@ -44,9 +44,10 @@ struct MessageTests {
         try await withServerProcess { server in
             let bin = server.root.appendingPathComponent("bin")
             try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(at: Binaries.notes, to: bin.appendingPathComponent("notes"))
+            // cp in the shell, not in this process: a copy written here could still be open in a
+            // process another test forks at that moment, and exec would fail with ETXTBSY.
             let run = try await DemoTests.bash(
-                "cd / && notes --version && notes register --username alice --password-stdin <<< correct-horse-1 && notes whoami",
+                "cp '\(Binaries.notes.path)' '\(bin.path)/notes' && cd / && notes --version && notes register --username alice --password-stdin <<< correct-horse-1 && notes whoami",
                 environment: [
                     "PATH": bin.path + ":/usr/bin:/bin", "HOME": server.root.path, "NOTES_SERVER": server.url,
                     "NOTES_CONFIG_DIR": server.configDirectory, "NO_COLOR": "1",

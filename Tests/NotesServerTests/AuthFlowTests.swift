@@ -239,8 +239,8 @@ struct ThrottleTests {
                 for _ in 0..<30 { group.addTask { try await client.loginResponse("alice", "wrong-password").status.code } }
                 return try await group.reduce(into: [Int]()) { $0.append($1) }
             }
-            #expect(statuses.filter { $0 == 401 }.count == 5)
-            #expect(statuses.filter { $0 == 429 }.count == 25)
+            #expect(statuses.filter { $0 == 401 }.count == 5, "\(statuses)")
+            #expect(statuses.filter { $0 == 429 }.count == 25, "\(statuses)")
         }
     }
 

@@ -102,6 +102,8 @@ struct LoginThrottle: Sendable {
     /// 429: locked out, or busy after waiting.
     func begin(key: String, at date: Date, logger: Logger) async throws {
         let deadline = ContinuousClock.now + maxWait
+        // Backs off while it waits, so that many waiters do not hammer one row.
+        var pause = Duration.milliseconds(10)
         while true {
             switch try await attempts.admit(key: key, at: date, rule: rule, logger: logger) {
             case .admitted:
@@ -111,7 +113,8 @@ struct LoginThrottle: Sendable {
                 throw APIError.tooManyRequests(retryAfter: retryAfter)
             case .wait:
                 guard ContinuousClock.now < deadline else { throw APIError.busy(retryAfter: 1) }
-                try await Task.sleep(for: .milliseconds(20))
+                try await Task.sleep(for: pause + .milliseconds(Int.random(in: 0...10)))
+                pause = min(pause * 2, .milliseconds(200))
             }
         }
     }
