@@ -33,13 +33,13 @@ public func buildApplication(configuration: ServerConfiguration, hooks: ServerHo
     let location = try configuration.databaseLocation()
     // A database that cannot be reached is said first, before keys are made or files read.
     if case .postgres(let postgres) = location { try await PostgresDatabase.probe(postgres, logger: logger) }
-    let storage = try openStorage(location, logger: logger)
+    let storage = try openStorage(location, deadline: configuration.databaseDeadline, logger: logger)
     return try await buildApplication(configuration: configuration, storage: storage, hooks: hooks)
 }
 
 /// The storage a location names: SQLite opened and migrated now; PostgreSQL connected and
 /// migrated when the server starts (its client must be running for that).
-func openStorage(_ location: DatabaseLocation, logger: Logger) throws -> Storage {
+func openStorage(_ location: DatabaseLocation, deadline: Duration = .seconds(10), logger: Logger) throws -> Storage {
     switch location {
     case .sqlite(let path):
         do {
@@ -48,7 +48,7 @@ func openStorage(_ location: DatabaseLocation, logger: Logger) throws -> Storage
             throw ConfigurationError("cannot open the SQLite database \(path): \(error); check --data-dir or --database-url")
         }
     case .postgres(let location):
-        return try PostgresDatabase(location: location, logger: logger).storage
+        return try PostgresDatabase(location: location, deadline: deadline, logger: logger).storage
     }
 }
 
@@ -119,18 +119,21 @@ func buildRouter(
     router.add(middleware: ErrorMiddleware(routes: routeTable, onRequest: hooks.onRequest))
 
     WellKnownController(ping: storage.ping, publicJWK: key.publicJWK, openAPI: try OpenAPIDocument.load()).addRoutes(to: router)
-    AuthController(
+    let auth = AuthController(
         users: storage.users,
+        sessions: storage.sessions,
         hasher: hasher,
         throttle: LoginThrottle(attempts: storage.loginAttempts),
         accessTokens: accessTokens,
         refreshTokens: refreshTokens,
         now: hooks.now
-    ).addRoutes(to: router.group("auth"))
+    )
+    auth.addRoutes(to: router.group("auth"))
 
     let protected = router.group()
         .add(middleware: JWTAuthenticator(tokens: accessTokens))
         .group(context: AuthenticatedContext.self)
+    auth.addProtectedRoutes(to: protected.group("auth"))
     UsersController(users: storage.users).addRoutes(to: protected)
     NotesController(notes: storage.notes, cursors: CursorCodec(material: key.derivationMaterial), now: hooks.now)
         .addRoutes(to: protected.group("notes"))

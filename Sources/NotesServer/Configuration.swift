@@ -45,6 +45,8 @@ public struct ServerConfiguration: Sendable {
     public var bcryptCost: Int = 12
     public var seedFile: String?
     public var logLevel: Logger.Level = .info
+    /// How long one database call may take before it is answered 503 (PostgreSQL).
+    var databaseDeadline: Duration = .seconds(10)
 
     public init() {}
 

@@ -96,7 +96,7 @@ struct Login: NotesSubcommand {
     /// A login replaces the one cached session. Says so when it was another user's or
     /// another server's, and logs the replaced session out on its server (when that is this
     /// server: tokens never go elsewhere), so that it does not stay alive unseen.
-    static func endReplaced(_ previous: Session?, by username: String, context: CommandContext) async throws {
+    static func endReplaced(_ previous: NotesClient.Session?, by username: String, context: CommandContext) async throws {
         guard let previous else { return }
         let sameServer = previous.server == context.api.server
         if sameServer {

@@ -300,27 +300,34 @@ struct StorageConformanceTests {
             let alice = try await Self.user(storage)
             let sessions = storage.sessions
             let expires = Self.start.addingTimeInterval(3_600)
+            let family = UUID()
             try await sessions.createFamily(
-                id: UUID(),
+                id: family,
                 userID: alice.id,
                 tokenHash: "t1",
                 createdAt: Self.start,
                 expiresAt: expires,
+                limits: SessionLimits(),
                 logger: testLogger
             )
             let now = Self.start.addingTimeInterval(10)
             #expect(
-                try await sessions.rotate(tokenHash: "t1", newTokenHash: "t2", at: now, logger: testLogger)
-                    == .rotated(userID: alice.id, familyExpiresAt: expires)
+                try await sessions.rotate(tokenHash: "t1", newTokenHash: "t2", at: now, limits: SessionLimits(), logger: testLogger)
+                    == .rotated(userID: alice.id, familyID: family, familyExpiresAt: expires)
             )
             #expect(
-                try await sessions.rotate(tokenHash: "t2", newTokenHash: "t3", at: now, logger: testLogger)
-                    == .rotated(userID: alice.id, familyExpiresAt: expires),
+                try await sessions.rotate(tokenHash: "t2", newTokenHash: "t3", at: now, limits: SessionLimits(), logger: testLogger)
+                    == .rotated(userID: alice.id, familyID: family, familyExpiresAt: expires),
                 "rotation does not extend the family"
             )
-            #expect(try await sessions.rotate(tokenHash: "t1", newTokenHash: "x", at: now, logger: testLogger) == .reused)
-            #expect(try await sessions.rotate(tokenHash: "t3", newTokenHash: "t4", at: now, logger: testLogger) == .invalid, "the family is revoked")
-            #expect(try await sessions.rotate(tokenHash: "unknown", newTokenHash: "y", at: now, logger: testLogger) == .invalid)
+            #expect(try await sessions.rotate(tokenHash: "t1", newTokenHash: "x", at: now, limits: SessionLimits(), logger: testLogger) == .reused)
+            #expect(
+                try await sessions.rotate(tokenHash: "t3", newTokenHash: "t4", at: now, limits: SessionLimits(), logger: testLogger) == .invalid,
+                "the family is revoked"
+            )
+            #expect(
+                try await sessions.rotate(tokenHash: "unknown", newTokenHash: "y", at: now, limits: SessionLimits(), logger: testLogger) == .invalid
+            )
 
             // One user per family: a login clears its own user's dead families.
             let bob = try await Self.user(storage, "bob")
@@ -332,11 +339,12 @@ struct StorageConformanceTests {
                 tokenHash: "l1",
                 createdAt: Self.start,
                 expiresAt: expires,
+                limits: SessionLimits(),
                 logger: testLogger
             )
             try await sessions.revokeFamily(tokenHash: "l1", at: now, logger: testLogger)
             try await sessions.revokeFamily(tokenHash: "never-issued", at: now, logger: testLogger)
-            #expect(try await sessions.rotate(tokenHash: "l1", newTokenHash: "l2", at: now, logger: testLogger) == .invalid)
+            #expect(try await sessions.rotate(tokenHash: "l1", newTokenHash: "l2", at: now, limits: SessionLimits(), logger: testLogger) == .invalid)
 
             try await sessions.createFamily(
                 id: UUID(),
@@ -344,9 +352,13 @@ struct StorageConformanceTests {
                 tokenHash: "e1",
                 createdAt: Self.start,
                 expiresAt: expires,
+                limits: SessionLimits(),
                 logger: testLogger
             )
-            #expect(try await sessions.rotate(tokenHash: "e1", newTokenHash: "e2", at: expires, logger: testLogger) == .invalid, "expired at its end")
+            #expect(
+                try await sessions.rotate(tokenHash: "e1", newTokenHash: "e2", at: expires, limits: SessionLimits(), logger: testLogger) == .expired,
+                "expired at its end"
+            )
 
             try await sessions.createFamily(
                 id: UUID(),
@@ -354,6 +366,7 @@ struct StorageConformanceTests {
                 tokenHash: "k1",
                 createdAt: Self.start,
                 expiresAt: expires,
+                limits: SessionLimits(),
                 logger: testLogger
             )
             // Two revoked families and one expired one (at `expires`) go; the live one stays.
@@ -376,13 +389,22 @@ struct StorageConformanceTests {
                 tokenHash: "root",
                 createdAt: Self.start,
                 expiresAt: Self.start.addingTimeInterval(3_600),
+                limits: SessionLimits(),
                 logger: testLogger
             )
             let outcomes = try await withThrowingTaskGroup(of: (RotationOutcome, String).self) { group in
                 for index in 0..<20 {
                     group.addTask {
                         let next = "child-\(index)"
-                        return (try await storage.sessions.rotate(tokenHash: "root", newTokenHash: next, at: Self.start, logger: testLogger), next)
+                        return (
+                            try await storage.sessions.rotate(
+                                tokenHash: "root",
+                                newTokenHash: next,
+                                at: Self.start,
+                                limits: SessionLimits(),
+                                logger: testLogger
+                            ), next
+                        )
                     }
                 }
                 return try await group.reduce(into: [(RotationOutcome, String)]()) { $0.append($1) }
@@ -392,8 +414,119 @@ struct StorageConformanceTests {
             #expect(outcomes.filter { $0.0 == .reused }.count == 19)
             let child = try #require(rotated.first?.1)
             #expect(
-                try await storage.sessions.rotate(tokenHash: child, newTokenHash: "grandchild", at: Self.start, logger: testLogger) == .invalid,
+                try await storage.sessions.rotate(
+                    tokenHash: child,
+                    newTokenHash: "grandchild",
+                    at: Self.start,
+                    limits: SessionLimits(),
+                    logger: testLogger
+                ) == .invalid,
                 "the one descendant is revoked with its family"
+            )
+        }
+    }
+
+    @Test("sessions: listed newest first with their last use; one or all revoked; only the owner's", arguments: Engine.allCases)
+    func sessionListing(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let bob = try await Self.user(storage, "bob")
+            let sessions = storage.sessions
+            let expires = Self.start.addingTimeInterval(3_600)
+            var ids: [UUID] = []
+            for index in 0..<3 {
+                let id = UUID()
+                ids.append(id)
+                try await sessions.createFamily(
+                    id: id,
+                    userID: alice.id,
+                    tokenHash: "a\(index)",
+                    createdAt: Self.start.addingTimeInterval(Double(index)),
+                    expiresAt: expires,
+                    limits: SessionLimits(),
+                    logger: testLogger
+                )
+            }
+            let bobs = UUID()
+            try await sessions.createFamily(
+                id: bobs,
+                userID: bob.id,
+                tokenHash: "b0",
+                createdAt: Self.start,
+                expiresAt: expires,
+                limits: SessionLimits(),
+                logger: testLogger
+            )
+            let used = Self.start.addingTimeInterval(100)
+            _ = try await sessions.rotate(tokenHash: "a0", newTokenHash: "a0'", at: used, limits: SessionLimits(), logger: testLogger)
+            let listed = try await sessions.live(userID: alice.id, at: used, logger: testLogger)
+            #expect(listed.map(\.id) == ids.reversed(), "newest first, only alice's")
+            #expect(listed.last?.lastUsedAt == used, "a refresh is a use")
+            #expect(listed.first?.lastUsedAt == listed.first?.createdAt)
+            #expect(try await !sessions.revoke(id: bobs, userID: alice.id, at: used, logger: testLogger), "another user's session is not found")
+            #expect(try await sessions.revoke(id: ids[1], userID: alice.id, at: used, logger: testLogger))
+            #expect(try await sessions.revoke(id: ids[1], userID: alice.id, at: used, logger: testLogger), "revoking an ended session is fine")
+            #expect(try await sessions.rotate(tokenHash: "a1", newTokenHash: "x", at: used, limits: SessionLimits(), logger: testLogger) == .invalid)
+            try await sessions.revokeAll(userID: alice.id, except: ids[2], at: used, logger: testLogger)
+            #expect(try await sessions.live(userID: alice.id, at: used, logger: testLogger).map(\.id) == [ids[2]])
+            try await sessions.revokeAll(userID: alice.id, except: nil, at: used, logger: testLogger)
+            #expect(try await sessions.live(userID: alice.id, at: used, logger: testLogger).isEmpty)
+            #expect(try await sessions.live(userID: bob.id, at: used, logger: testLogger).map(\.id) == [bobs], "bob keeps his")
+            #expect(try await sessions.live(userID: bob.id, at: expires, logger: testLogger).isEmpty, "an expired session is not listed")
+        }
+    }
+
+    @Test(
+        "sessions are bounded: a new login ends the oldest beyond the limit; a session keeps only its newest spent tokens",
+        arguments: Engine.allCases
+    )
+    func sessionBounds(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let sessions = storage.sessions
+            let limits = SessionLimits(maxLivePerUser: 3, spentTokensKept: 4)
+            let expires = Self.start.addingTimeInterval(3_600)
+            var ids: [UUID] = []
+            for index in 0..<5 {
+                let id = UUID()
+                ids.append(id)
+                try await sessions.createFamily(
+                    id: id,
+                    userID: alice.id,
+                    tokenHash: "s\(index)",
+                    createdAt: Self.start.addingTimeInterval(Double(index)),
+                    expiresAt: expires,
+                    limits: limits,
+                    logger: testLogger
+                )
+            }
+            #expect(try await sessions.live(userID: alice.id, at: Self.start, logger: testLogger).map(\.id) == Array(ids.suffix(3).reversed()))
+            #expect(try await sessions.rotate(tokenHash: "s0", newTokenHash: "z", at: Self.start, limits: limits, logger: testLogger) == .invalid)
+            // Ten rotations of the newest session: only four spent tokens stay known.
+            var token = "s4"
+            for index in 0..<10 {
+                let next = "s4-\(index)"
+                guard
+                    case .rotated = try await sessions.rotate(
+                        tokenHash: token,
+                        newTokenHash: next,
+                        at: Self.start,
+                        limits: limits,
+                        logger: testLogger
+                    )
+                else {
+                    Issue.record("rotation \(index) failed")
+                    return
+                }
+                token = next
+            }
+            #expect(
+                try await sessions.rotate(tokenHash: "s4-1", newTokenHash: "y", at: Self.start, limits: limits, logger: testLogger) == .invalid,
+                "a spent token past the kept ones is forgotten"
+            )
+            #expect(
+                try await sessions.rotate(tokenHash: "s4-7", newTokenHash: "y", at: Self.start, limits: limits, logger: testLogger) == .reused,
+                "a recent spent token is still reuse"
             )
         }
     }

@@ -12,6 +12,8 @@ struct AccessClaims: JWTPayload, Equatable {
     var exp: ExpirationClaim
     var nbf: NotBeforeClaim?
     var jti: IDClaim
+    /// The session the token belongs to (a UUID string).
+    var sid: String?
 
     /// Time claims are checked by ``AccessTokens/verify(_:)`` after the signature, with the
     /// configured tolerance and the contract's error names, so nothing is checked here.
@@ -47,7 +49,8 @@ struct AccessTokens: Sendable {
             iat: IssuedAtClaim(value: issuedAt),
             exp: ExpirationClaim(value: issuedAt.addingTimeInterval(TimeInterval(ttl))),
             nbf: nil,
-            jti: IDClaim(value: UUID().uuidString)
+            jti: IDClaim(value: UUID().uuidString),
+            sid: user.sessionID?.uuidString
         )
         return try await key.keys.sign(claims, kid: JWKIdentifier(string: key.kid))
     }
@@ -87,6 +90,11 @@ struct AccessTokens: Sendable {
         guard claims.aud.value.contains(audience) else { throw .invalidToken("jwt audience invalid. expected: \(audience)") }
         guard claims.iss.value == issuer else { throw .invalidToken("jwt issuer invalid. expected: \(issuer)") }
         guard let id = UUID(uuidString: claims.sub.value) else { throw .invalidToken("jwt subject invalid") }
-        return AuthenticatedUser(id: id, username: claims.name, admin: claims.admin)
+        var sessionID: UUID?
+        if let sid = claims.sid {
+            guard let parsed = UUID(uuidString: sid) else { throw .invalidToken("jwt session invalid") }
+            sessionID = parsed
+        }
+        return AuthenticatedUser(id: id, username: claims.name, admin: claims.admin, sessionID: sessionID)
     }
 }

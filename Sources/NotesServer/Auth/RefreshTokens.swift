@@ -8,6 +8,7 @@ struct RefreshTokens: Sendable {
     let sessions: any SessionRepository
     /// Seconds a family lives from its login; rotation does not extend it.
     let ttl: Int
+    var limits = SessionLimits()
 
     static func generate() -> String {
         var generator = SystemRandomNumberGenerator()
@@ -20,23 +21,25 @@ struct RefreshTokens: Sendable {
     }
 
     /// A new family for a fresh login: its first token and its expiry.
-    func startFamily(userID: UUID, at created: Date, logger: Logger) async throws -> (token: String, expiresAt: Date) {
+    func startFamily(userID: UUID, at created: Date, logger: Logger) async throws -> (id: UUID, token: String, expiresAt: Date) {
         let token = Self.generate()
+        let id = UUID()
         let expires = created.addingTimeInterval(TimeInterval(ttl))
         try await sessions.createFamily(
-            id: UUID(),
+            id: id,
             userID: userID,
             tokenHash: Self.hash(token),
             createdAt: created,
             expiresAt: expires,
+            limits: limits,
             logger: logger
         )
-        return (token, expires)
+        return (id, token, expires)
     }
 
     func rotate(_ token: String, at date: Date, logger: Logger) async throws -> (outcome: RotationOutcome, newToken: String) {
         let next = Self.generate()
-        let outcome = try await sessions.rotate(tokenHash: Self.hash(token), newTokenHash: Self.hash(next), at: date, logger: logger)
+        let outcome = try await sessions.rotate(tokenHash: Self.hash(token), newTokenHash: Self.hash(next), at: date, limits: limits, logger: logger)
         return (outcome, next)
     }
 

@@ -3,9 +3,10 @@ import Hummingbird
 import Logging
 import NotesModels
 
-/// Register, login, refresh, logout.
+/// Register, login, refresh, logout; and for a signed-in user: password change and sessions.
 struct AuthController: Sendable {
     let users: any UserRepository
+    let sessions: any SessionRepository
     let hasher: PasswordHasher
     let throttle: LoginThrottle
     let accessTokens: AccessTokens
@@ -17,6 +18,14 @@ struct AuthController: Sendable {
         group.post("login", use: login)
         group.post("refresh", use: refresh)
         group.post("logout", use: logout)
+    }
+
+    /// The routes that need a bearer token, under `/auth`.
+    func addProtectedRoutes(to group: RouterGroup<AuthenticatedContext>) {
+        group.post("password", use: changePassword)
+        group.get("sessions", use: listSessions)
+        group.delete("sessions", use: revokeAllSessions)
+        group.delete("sessions/:id", use: revokeSession)
     }
 
     @Sendable func register(request: Request, context: AppRequestContext) async throws -> EditedResponse<User> {
@@ -42,7 +51,7 @@ struct AuthController: Sendable {
         return EditedResponse(status: .created, response: User(account))
     }
 
-    @Sendable func login(request: Request, context: AppRequestContext) async throws -> TokenPair {
+    @Sendable func login(request: Request, context: AppRequestContext) async throws -> Response {
         var request = request
         let credentials = try await request.decodeJSON(Credentials.self, context: context)
         // One reading of the clock for the whole request.
@@ -83,23 +92,23 @@ struct AuthController: Sendable {
         }
         let session = try await refreshTokens.startFamily(userID: account.id, at: date, logger: context.logger)
         context.logger.info("logged in", metadata: ["user_id": .string(account.id.uuidString)])
-        return try await pair(for: account, refreshToken: session.token, familyExpiresAt: session.expiresAt, at: date)
+        return try await pair(for: account, session: session.id, refreshToken: session.token, familyExpiresAt: session.expiresAt, at: date)
     }
 
-    @Sendable func refresh(request: Request, context: AppRequestContext) async throws -> TokenPair {
+    @Sendable func refresh(request: Request, context: AppRequestContext) async throws -> Response {
         var request = request
         let body = try await request.decodeJSON(RefreshRequest.self, context: context)
         let date = now()
         let (outcome, newToken) = try await refreshTokens.rotate(body.refreshToken, at: date, logger: context.logger)
         switch outcome {
-        case .invalid:
+        case .invalid, .expired:
             throw APIError.badRefreshToken
         case .reused:
             context.logger.warning("refresh token reuse: session family revoked")
             throw APIError.authentication("refresh token was already used; the session is revoked, log in again")
-        case .rotated(let userID, let familyExpiresAt):
+        case .rotated(let userID, let familyID, let familyExpiresAt):
             guard let account = try await users.find(id: userID, logger: context.logger) else { throw APIError.badRefreshToken }
-            return try await pair(for: account, refreshToken: newToken, familyExpiresAt: familyExpiresAt, at: date)
+            return try await pair(for: account, session: familyID, refreshToken: newToken, familyExpiresAt: familyExpiresAt, at: date)
         }
     }
 
@@ -110,15 +119,89 @@ struct AuthController: Sendable {
         return Response(status: .noContent)
     }
 
-    private func pair(for account: UserAccount, refreshToken: String, familyExpiresAt: Date, at date: Date) async throws -> TokenPair {
-        let user = AuthenticatedUser(id: account.id, username: account.username, admin: account.admin)
+    /// A token pair as every answer that carries tokens sends it: never cached (RFC 6749 §5.1).
+    private func pair(
+        for account: UserAccount,
+        session: UUID,
+        refreshToken: String,
+        familyExpiresAt: Date,
+        at date: Date
+    ) async throws
+        -> Response
+    {
+        let user = AuthenticatedUser(id: account.id, username: account.username, admin: account.admin, sessionID: session)
         let accessToken = try await accessTokens.sign(user: user, at: date)
-        return TokenPair(
+        let pair = TokenPair(
             accessToken: accessToken,
             refreshToken: refreshToken,
             expiresIn: accessTokens.ttl,
             refreshExpiresIn: max(0, Int(familyExpiresAt.timeIntervalSince(date).rounded(.down)))
         )
+        var response = APIError.jsonResponse(status: .ok, body: pair)
+        response.headers[.cacheControl] = "no-store"
+        return response
+    }
+
+    // MARK: The signed-in user's account
+
+    /// `POST /auth/password`: the current password is checked like a login (and counted like
+    /// one); then every session of the user ends and a new one starts for this client.
+    @Sendable func changePassword(request: Request, context: AuthenticatedContext) async throws -> Response {
+        var request = request
+        let body = try await request.decodeJSON(PasswordChangeRequest.self, context: context)
+        if let problem = Validate.password(body.newPassword) { throw APIError.validation(["newPassword": problem]) }
+        let date = now()
+        let key = context.user.username
+        try await throttle.begin(key: key, at: date, logger: context.logger)
+        let account: UserAccount?
+        let matches: Bool
+        do {
+            account = try await users.find(id: context.user.id, logger: context.logger)
+            matches = try await hasher.verify(body.currentPassword, hash: account?.passwordHash ?? hasher.decoyHash)
+        } catch {
+            try? await throttle.settle(key: key, outcome: .cancelled, at: date, logger: context.logger)
+            throw error
+        }
+        guard let account, matches, !body.currentPassword.utf8.contains(0) else {
+            try await throttle.settle(key: key, outcome: .failure, at: date, logger: context.logger)
+            context.logger.notice("password change refused: wrong current password", metadata: ["user_id": .string(context.user.id.uuidString)])
+            throw APIError.authentication("the current password is wrong")
+        }
+        try await throttle.settle(key: key, outcome: .success, at: date, logger: context.logger)
+        try await users.updatePasswordHash(id: account.id, to: try await hasher.hash(body.newPassword), logger: context.logger)
+        let session = try await refreshTokens.startFamily(userID: account.id, at: date, logger: context.logger)
+        try await sessions.revokeAll(userID: account.id, except: session.id, at: date, logger: context.logger)
+        context.logger.info("password changed; other sessions ended", metadata: ["user_id": .string(account.id.uuidString)])
+        return try await pair(for: account, session: session.id, refreshToken: session.token, familyExpiresAt: session.expiresAt, at: date)
+    }
+
+    /// `GET /auth/sessions`: the caller's live sessions, newest first.
+    @Sendable func listSessions(request: Request, context: AuthenticatedContext) async throws -> [Session] {
+        try await sessions.live(userID: context.user.id, at: now(), logger: context.logger).map { record in
+            Session(
+                id: record.id,
+                createdAt: record.createdAt,
+                lastUsedAt: record.lastUsedAt,
+                expiresAt: record.expiresAt,
+                current: record.id == context.user.sessionID
+            )
+        }
+    }
+
+    /// `DELETE /auth/sessions/{id}`: 204 when it is (or was) the caller's, 404 otherwise.
+    @Sendable func revokeSession(request: Request, context: AuthenticatedContext) async throws -> Response {
+        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text),
+            try await sessions.revoke(id: id, userID: context.user.id, at: now(), logger: context.logger)
+        else { throw APIError.notFound("session not found") }
+        context.logger.info("session revoked", metadata: ["session_id": .string(id.uuidString)])
+        return Response(status: .noContent)
+    }
+
+    /// `DELETE /auth/sessions`: log out everywhere.
+    @Sendable func revokeAllSessions(request: Request, context: AuthenticatedContext) async throws -> Response {
+        try await sessions.revokeAll(userID: context.user.id, except: nil, at: now(), logger: context.logger)
+        context.logger.info("every session revoked", metadata: ["user_id": .string(context.user.id.uuidString)])
+        return Response(status: .noContent)
     }
 }
 

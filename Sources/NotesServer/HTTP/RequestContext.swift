@@ -9,6 +9,9 @@ public struct AuthenticatedUser: Sendable, Equatable {
     public let id: UUID
     public let username: String
     public let admin: Bool
+    /// The session (refresh-token family) the token belongs to: its `sid` claim. Nil only for
+    /// tokens made elsewhere with a shared HS256 secret, which carry none.
+    public var sessionID: UUID? = nil
 }
 
 /// The context of every request: Hummingbird's core storage plus the optional identity the
@@ -47,5 +50,7 @@ public struct AuthenticatedContext: ChildRequestContext {
 extension User: ResponseEncodable {}
 extension Note: ResponseEncodable {}
 extension TokenPair: ResponseEncodable {}
+
+extension Session: ResponseEncodable {}
 extension HealthStatus: ResponseEncodable {}
 extension Page: ResponseEncodable {}

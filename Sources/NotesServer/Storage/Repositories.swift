@@ -95,21 +95,56 @@ protocol NoteRepository: Sendable {
 /// The result of presenting a refresh token.
 enum RotationOutcome: Sendable, Equatable {
     /// The token was current: it is now spent and `newTokenHash` replaces it in its family.
-    case rotated(userID: UUID, familyExpiresAt: Date)
+    case rotated(userID: UUID, familyID: UUID, familyExpiresAt: Date)
     /// The token had already been rotated: its whole family is now revoked.
     case reused
-    /// Unknown, expired or revoked.
+    /// The family has ended (its fixed lifetime is over).
+    case expired
+    /// Unknown (never issued, or forgotten) or revoked.
     case invalid
 }
 
+/// A live session family as storage keeps it.
+struct SessionRecord: Sendable, Equatable {
+    var id: UUID
+    var createdAt: Date
+    var lastUsedAt: Date
+    var expiresAt: Date
+}
+
+/// The bounds on what one user's sessions may hold (API.md "Sessions are bounded").
+struct SessionLimits: Sendable {
+    /// Live sessions per user; a new login ends the oldest beyond this.
+    var maxLivePerUser = 20
+    /// Spent refresh tokens a session keeps for reuse detection (the newest ones); an older
+    /// spent token is forgotten, and presenting it is answered like an unknown token.
+    var spentTokensKept = 100
+}
+
 protocol SessionRepository: Sendable {
-    /// Starts a session family with its first refresh token (stored as a hash only).
-    func createFamily(id: UUID, userID: UUID, tokenHash: String, createdAt: Date, expiresAt: Date, logger: Logger) async throws
+    /// Starts a session family with its first refresh token (stored as a hash only), and ends
+    /// the user's oldest live sessions beyond `limits.maxLivePerUser`, under a lock on the user.
+    func createFamily(
+        id: UUID,
+        userID: UUID,
+        tokenHash: String,
+        createdAt: Date,
+        expiresAt: Date,
+        limits: SessionLimits,
+        logger: Logger
+    ) async throws
     /// Spends `tokenHash` and stores `newTokenHash` in its family, under a lock on the family:
     /// of concurrent presentations of one token exactly one rotates it, the others are reuse.
-    func rotate(tokenHash: String, newTokenHash: String, at date: Date, logger: Logger) async throws -> RotationOutcome
+    /// Keeps only the newest `limits.spentTokensKept` spent tokens of the family.
+    func rotate(tokenHash: String, newTokenHash: String, at date: Date, limits: SessionLimits, logger: Logger) async throws -> RotationOutcome
     /// Revokes the family of `tokenHash`; nothing happens for an unknown one.
     func revokeFamily(tokenHash: String, at date: Date, logger: Logger) async throws
+    /// The user's live sessions, newest first.
+    func live(userID: UUID, at date: Date, logger: Logger) async throws -> [SessionRecord]
+    /// Revokes one of the user's sessions; false when no session of that id is the user's.
+    func revoke(id: UUID, userID: UUID, at date: Date, logger: Logger) async throws -> Bool
+    /// Revokes every live session of the user but `except`.
+    func revokeAll(userID: UUID, except: UUID?, at date: Date, logger: Logger) async throws
     /// Deletes every expired or revoked family with its tokens; returns how many families.
     /// (Their tokens would be refused anyway: unknown and revoked answer alike.)
     func deleteEnded(at date: Date, logger: Logger) async throws -> Int

@@ -75,7 +75,7 @@ struct PostgresDatabase: Sendable {
     /// How long one storage call may take before it is given up as unavailable.
     let deadline: Duration
 
-    init(location: PostgresLocation, maximumConnections: Int = 20, deadline: Duration = .seconds(5), logger: Logger) throws {
+    init(location: PostgresLocation, maximumConnections: Int = 20, deadline: Duration = .seconds(10), logger: Logger) throws {
         self.location = location
         self.deadline = deadline
         let tls: PostgresClient.Configuration.TLS
@@ -312,7 +312,16 @@ enum PostgresMigrations {
                 )
                 """,
             ]
-        )
+        ),
+        (
+            2, "session-last-used",
+            [
+                "ALTER TABLE session_families ADD COLUMN last_used_at_ms bigint NOT NULL DEFAULT 0",
+                "UPDATE session_families SET last_used_at_ms = created_at_ms",
+                "ALTER TABLE refresh_tokens ADD COLUMN generation integer NOT NULL DEFAULT 0",
+                "CREATE INDEX refresh_tokens_by_family_generation ON refresh_tokens (family_id, generation)",
+            ]
+        ),
     ]
 
     static var latest: Int { all.last?.version ?? 0 }

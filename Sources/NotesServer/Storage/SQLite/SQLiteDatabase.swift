@@ -134,6 +134,19 @@ struct SQLiteDatabase: Sendable {
                 t.column("body")
             }
         }
+        // Sessions show when they were last used (a refresh); each refresh token knows its
+        // place in its family (its generation), for keeping only the newest spent ones.
+        migrator.registerMigration("v3-session-last-used") { db in
+            try db.execute(
+                sql: """
+                    ALTER TABLE sessionFamilies ADD COLUMN lastUsedAtMs INTEGER NOT NULL DEFAULT 0;
+                    UPDATE sessionFamilies SET lastUsedAtMs = createdAtMs;
+                    CREATE INDEX sessionFamilies_by_user ON sessionFamilies(userID, createdAtMs);
+                    ALTER TABLE refreshTokens ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+                    CREATE INDEX refreshTokens_by_family_generation ON refreshTokens(familyID, generation);
+                    """
+            )
+        }
         return migrator
     }
 }
