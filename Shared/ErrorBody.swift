@@ -81,10 +81,20 @@ public struct ErrorBody: Codable, Sendable, Equatable {
             var container = encoder.container(keyedBy: CodingKeys.self)
             try container.encode(name, forKey: .name)
             try container.encode(message, forKey: .message)
-            try container.encodeIfPresent(expiredAt.map { Int64($0.timeIntervalSince1970) }, forKey: .expiredAt)
-            try container.encodeIfPresent(date.map { Int64($0.timeIntervalSince1970) }, forKey: .date)
+            try container.encodeIfPresent(expiredAt.map(Self.unixSeconds), forKey: .expiredAt)
+            try container.encodeIfPresent(date.map(Self.unixSeconds), forKey: .date)
             try container.encodeIfPresent(details, forKey: .details)
             try container.encodeIfPresent(requestId, forKey: .requestId)
+        }
+
+        /// Whole unix seconds, clamped to what an Int64 holds: a token may carry any number
+        /// (`exp: -1e300`), and writing it must never trap.
+        static func unixSeconds(_ date: Date) -> Int64 {
+            let seconds = date.timeIntervalSince1970.rounded(.down)
+            if seconds.isNaN { return 0 }
+            if seconds >= 9_223_372_036_854_775_807 { return .max }
+            if seconds <= -9_223_372_036_854_775_808 { return .min }
+            return Int64(seconds)
         }
 
         private static func decodeInstant(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> Date? {

@@ -15,7 +15,7 @@ struct BrokenNotes: NoteRepository {
     struct Failure: Error, CustomStringConvertible { var description: String { "disk on fire: /var/secret/path" } }
     func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote { throw Failure() }
     func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote? { throw Failure() }
-    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> [StoredNote] { throw Failure() }
+    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> NoteListing { throw Failure() }
     func update(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, changes: NoteChanges, at date: Date, logger: Logger) async throws -> StoredNote {
         throw Failure()
     }

@@ -130,7 +130,7 @@ struct ReadmeTests {
         var config = try testConfiguration(.rs256)
         config.seedFile = try seedsPath()
         // Long enough for steps 1–3 to run on a busy machine before it expires in step 4.
-        config.accessTokenTTL = 8
+        config.accessTokenTTL = 20
         let app = try await buildApplication(configuration: config)
         try await app.test(.live) { client in
             let port = try #require(client.port)

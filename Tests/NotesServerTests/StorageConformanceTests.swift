@@ -216,7 +216,7 @@ struct StorageConformanceTests {
             // A note created later with an earlier clock is still the newest.
             let late = try await storage.notes.create(Self.note(alice.id, "late", at: Self.start), logger: testLogger)
             #expect(late.createdAt > times.last ?? .distantFuture)
-            let listed = try await storage.notes.list(ownerID: alice.id, query: NoteQuery(limit: 100), logger: testLogger)
+            let listed = try await storage.notes.list(ownerID: alice.id, query: NoteQuery(limit: 100), logger: testLogger).notes
             #expect(listed.first?.id == late.id)
             #expect(listed.count == 51)
         }
@@ -233,7 +233,7 @@ struct StorageConformanceTests {
             var seen: [UUID] = []
             var query = NoteQuery(limit: 3)
             while true {
-                let page = try await storage.notes.list(ownerID: alice.id, query: query, logger: testLogger)
+                let page = try await storage.notes.list(ownerID: alice.id, query: query, logger: testLogger).notes
                 seen += page.map(\.id)
                 // Someone adds a note between every two pages.
                 _ = try await storage.notes.create(Self.note(alice.id, "added"), logger: testLogger)
@@ -260,7 +260,7 @@ struct StorageConformanceTests {
             _ = try await storage.notes.create(Self.note(bob.id, "Refresh tokens", body: "bob's", tags: ["auth"]), logger: testLogger)
             func find(_ text: String, tag: String? = nil) async throws -> Set<UUID> {
                 let query = NoteQuery(limit: 100, words: SearchWords.words(in: text), tag: tag)
-                return Set(try await storage.notes.list(ownerID: alice.id, query: query, logger: testLogger).map(\.id))
+                return Set(try await storage.notes.list(ownerID: alice.id, query: query, logger: testLogger).notes.map(\.id))
             }
             #expect(try await find("tokens") == [one.id, two.id], "any case, title or body, only the owner's")
             #expect(try await find("TOKENS refresh") == [one.id], "every word must appear")
@@ -273,9 +273,9 @@ struct StorageConformanceTests {
             #expect(try await find("nothing") == [])
             #expect(try await find("tokens", tag: "home") == [two.id])
             let auth = NoteQuery(limit: 100, tag: "auth")
-            #expect(try await storage.notes.list(ownerID: alice.id, query: auth, logger: testLogger).map(\.id) == [one.id])
+            #expect(try await storage.notes.list(ownerID: alice.id, query: auth, logger: testLogger).notes.map(\.id) == [one.id])
             let prefix = NoteQuery(limit: 100, tag: "jw")
-            #expect(try await storage.notes.list(ownerID: alice.id, query: prefix, logger: testLogger).isEmpty, "tags match exactly")
+            #expect(try await storage.notes.list(ownerID: alice.id, query: prefix, logger: testLogger).notes.isEmpty, "tags match exactly")
             // The index follows edits and deletes.
             _ = try await storage.notes.update(
                 id: two.id,

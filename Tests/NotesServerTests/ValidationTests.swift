@@ -46,10 +46,11 @@ struct ValidationTests {
         }
     }
 
-    @Test("title: 1 to 200 characters, no control characters")
+    @Test("title: 1 to 200 characters and at most 1000 bytes, no control characters")
     func titles() async throws {
         let cases: [(String, Bool)] = [
-            ("x", true), (String(repeating: "x", count: 200), true), (String(repeating: "👩‍👩‍👧", count: 200), true),
+            ("x", true), (String(repeating: "x", count: 200), true), (String(repeating: "👩‍👩‍👧", count: 55), true),
+            (String(repeating: "👩‍👩‍👧", count: 56), false),  // 56 Characters, 1,008 bytes
             ("", false), (String(repeating: "x", count: 201), false), ("tab\there", false), ("line\nbreak", false), ("bell\u{7}", false),
         ]
         try await withApp { client in

@@ -55,10 +55,25 @@ struct AccessTokens: Sendable {
         return try await key.keys.sign(claims, kid: JWKIdentifier(string: key.kid))
     }
 
+    /// Whether `part` is base64url exactly as an encoder writes it (empty is: an unsigned
+    /// token's signature, refused later for its algorithm).
+    static func isCanonicalBase64URL(_ part: Substring) -> Bool {
+        if part.isEmpty { return true }
+        guard
+            part.utf8.allSatisfy({ byte in
+                (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x2D || byte == 0x5F
+            }), let data = Data(base64URLEncoded: part)
+        else { return false }
+        return data.base64URLEncoded == part
+    }
+
     /// The verified identity of a bearer token, or the contract's error for it.
     func verify(_ token: String) async throws(APIError) -> AuthenticatedUser {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3, let headerData = Data(base64URLEncoded: parts[0]),
+        // Every part in canonical base64url (no padding, no stray bits), so one token has one
+        // spelling: `==` appended, or a last character with other unused bits, is refused.
+        guard parts.count == 3, parts.allSatisfy(Self.isCanonicalBase64URL) else { throw .invalidToken("jwt malformed") }
+        guard let headerData = Data(base64URLEncoded: parts[0]),
             let header = try? JSONDecoder().decode(PeekedHeader.self, from: headerData)
         else {
             throw .invalidToken("jwt malformed")

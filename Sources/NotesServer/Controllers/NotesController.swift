@@ -44,15 +44,23 @@ struct NotesController: Sendable {
 
         let pageSize = query.limit
         query.limit += 1  // one more tells whether a next page exists
-        var found = try await notes.list(ownerID: context.user.id, query: query, logger: context.logger)
-        var next: String?
-        if found.count > pageSize {
-            found.removeLast(found.count - pageSize)
-            if let last = found.last {
-                next = cursors.encode(NotePosition(createdAtMs: last.createdAt.millisecondsSince1970, id: last.id))
-            }
+        query.byteBudget = NotesLimits.pageByteBudget
+        let listing = try await notes.list(ownerID: context.user.id, query: query, logger: context.logger)
+        // The page: at most pageSize notes, and no note past the one that fills the budget
+        // (the database left out those starting beyond it; the first note always comes).
+        var page: [StoredNote] = []
+        var bytes = 0
+        for note in listing.notes.prefix(pageSize) {
+            let size = note.title.utf8.count + note.body.utf8.count
+            if !page.isEmpty, bytes + size > NotesLimits.pageByteBudget { break }
+            page.append(note)
+            bytes += size
         }
-        return Page(items: found.map(Note.init), nextCursor: next)
+        var next: String?
+        if listing.fetched > page.count, let last = page.last {
+            next = cursors.encode(NotePosition(createdAtMs: last.createdAt.millisecondsSince1970, id: last.id))
+        }
+        return Page(items: page.map(Note.init), nextCursor: next)
     }
 
     @Sendable func create(request: Request, context: AuthenticatedContext) async throws -> Response {

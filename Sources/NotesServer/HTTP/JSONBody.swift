@@ -88,6 +88,8 @@ enum Validate {
     }
 
     static func title(_ value: String) -> String? {
+        // Bytes first: counting Characters of a huge string is the expensive part.
+        guard value.utf8.count <= NotesLimits.maxTitleBytes else { return "must be at most 1000 bytes of UTF-8" }
         guard NotesLimits.titleLength.contains(value.count) else { return "must be 1 to 200 characters" }
         guard !value.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
             return "must not contain control characters"
@@ -96,6 +98,7 @@ enum Validate {
     }
 
     static func body(_ value: String) -> String? {
+        guard value.utf8.count <= NotesLimits.maxBodyBytes else { return "must be at most 262144 bytes of UTF-8" }
         guard value.count <= NotesLimits.maxBodyLength else { return "must be at most 100000 characters" }
         guard !value.unicodeScalars.contains("\u{0}") else { return "must not contain NUL characters" }
         return nil

@@ -38,6 +38,16 @@ struct NoteQuery: Sendable {
     /// ``SearchWords/words(in:)`` makes them.
     var words: [String] = []
     var tag: String?
+    /// Title and body bytes the answer may carry: rows past the first one that starts at or
+    /// beyond it are left out (the first row always comes).
+    var byteBudget: Int?
+}
+
+/// What a listing found: the notes, and how many matched within `limit` before the byte
+/// budget was applied (more than `notes.count` means the budget cut the page short).
+struct NoteListing: Sendable, Equatable {
+    var notes: [StoredNote]
+    var fetched: Int
 }
 
 /// The fields a change sets; nil leaves a field as it is.
@@ -75,8 +85,9 @@ protocol NoteRepository: Sendable {
     func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote
     /// Nil when the note does not exist or belongs to someone else.
     func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote?
-    /// Up to `query.limit` notes, newest first (ties by id, descending).
-    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> [StoredNote]
+    /// Up to `query.limit` notes, newest first (ties by id, descending), each starting within
+    /// the byte budget.
+    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> NoteListing
     /// Applies `changes` in one conditional statement when `allowedVersions` is nil (no
     /// If-Match, or `*`) or holds the current version; bumps the version.
     func update(

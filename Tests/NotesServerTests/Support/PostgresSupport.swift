@@ -105,6 +105,9 @@ func repositoryRoot(_ file: String = #filePath) -> String {
 func testConfiguration(_ algorithm: JWTAlgorithmName = .hs256, engine: Engine) async throws -> ServerConfiguration {
     var config = try testConfiguration(algorithm)
     if engine == .postgres { config.databaseURL = try await PostgresTestCluster.shared.freshDatabase() }
+    // Correctness tests must not fail because a loaded machine is slow: the 503 deadline is
+    // tested on its own (PostgresEngineTests).
+    config.databaseDeadline = .seconds(120)
     return config
 }
 
@@ -116,7 +119,7 @@ func withStorage<T: Sendable>(_ engine: Engine, _ body: @Sendable (Storage) asyn
 /// Runs `body` with the storage `config` names, prepared, its services running.
 func withStorage<T: Sendable>(config: ServerConfiguration, _ body: @Sendable (Storage) async throws -> T) async throws -> T {
     let logger = Logger(label: "tests")
-    let storage = try openStorage(config.databaseLocation(), logger: logger)
+    let storage = try openStorage(config.databaseLocation(), deadline: config.databaseDeadline, logger: logger)
     return try await withThrowingTaskGroup(of: Void.self) { group in
         let services = ServiceGroup(services: storage.services, logger: logger)
         group.addTask { try await services.run() }
@@ -152,7 +155,7 @@ func withApp<T: Sendable>(
     hasher: PasswordHasher,
     _ body: @Sendable (any TestClientProtocol) async throws -> T
 ) async throws -> T {
-    let storage = try openStorage(config.databaseLocation(), logger: testLogger)
+    let storage = try openStorage(config.databaseLocation(), deadline: config.databaseDeadline, logger: testLogger)
     let app = try await buildApplication(configuration: config, storage: storage, hooks: ServerHooks(), hasher: hasher)
     return try await app.test(.router) { client in try await body(client) }
 }

@@ -60,7 +60,7 @@ struct PostgresNoteRepository: NoteRepository {
         }
     }
 
-    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> [StoredNote] {
+    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> NoteListing {
         let tsquery: String? =
             query.words.isEmpty
             ? nil
@@ -70,16 +70,36 @@ struct PostgresNoteRepository: NoteRepository {
         let afterID: UUID? = query.after?.id
         // Unnamed statements are planned with their values, so the IS NULL branches fold away
         // and the (owner_id, created_at_ms, id) index serves the keyset.
+        let budget = Int64(query.byteBudget ?? Int.max)
+        // The page is chosen first (LIMIT), then the running size of title and body cuts it at
+        // the byte budget inside the database, so a page of huge notes never reaches memory.
         let sql: PostgresQuery = """
-            SELECT \(unescaped: Self.columns) FROM notes
-            WHERE owner_id = \(ownerID)
-              AND (\(query.tag)::text IS NULL OR tags @> ARRAY[\(query.tag)::text])
-              AND (\(tsquery)::tsquery IS NULL OR search @@ \(tsquery)::tsquery)
-              AND (\(afterMs)::bigint IS NULL OR (created_at_ms, id) < (\(afterMs)::bigint, \(afterID)::uuid))
+            SELECT \(unescaped: Self.columns), fetched FROM (
+                SELECT page.*, SUM(size) OVER (ORDER BY created_at_ms DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running,
+                       COUNT(*) OVER () AS fetched
+                FROM (
+                    SELECT \(unescaped: Self.columns), octet_length(title) + octet_length(body) AS size FROM notes
+                    WHERE owner_id = \(ownerID)
+                      AND (\(query.tag)::text IS NULL OR tags @> ARRAY[\(query.tag)::text])
+                      AND (\(tsquery)::tsquery IS NULL OR search @@ \(tsquery)::tsquery)
+                      AND (\(afterMs)::bigint IS NULL OR (created_at_ms, id) < (\(afterMs)::bigint, \(afterID)::uuid))
+                    ORDER BY created_at_ms DESC, id DESC
+                    LIMIT \(query.limit)
+                ) AS page
+            ) AS sized
+            WHERE running - size < \(budget)
             ORDER BY created_at_ms DESC, id DESC
-            LIMIT \(query.limit)
             """
-        return try await db.run(logger: logger) { client in try await Self.notes(client.query(sql, logger: logger)) }
+        return try await db.run(logger: logger) { client in
+            var listing = NoteListing(notes: [], fetched: 0)
+            for try await row in try await client.query(sql, logger: logger).decode(
+                (UUID, UUID, String, String, [String], Int64, Int64, Int, Int64).self
+            ) {
+                listing.notes.append(Self.note((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7)))
+                listing.fetched = Int(clamping: row.8)
+            }
+            return listing
+        }
     }
 
     func update(

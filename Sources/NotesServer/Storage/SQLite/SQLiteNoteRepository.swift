@@ -83,7 +83,7 @@ struct SQLiteNoteRepository: NoteRepository {
         }
     }
 
-    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> [StoredNote] {
+    func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> NoteListing {
         var conditions: [SQL] = ["ownerID = \(ownerID.uuidString)"]
         if !query.words.isEmpty {
             // Each word quoted as an FTS5 string: whole tokens, all required, no operators.
@@ -98,12 +98,29 @@ struct SQLiteNoteRepository: NoteRepository {
                 "(createdAtMs < \(after.createdAtMs) OR (createdAtMs = \(after.createdAtMs) AND id < \(after.id.uuidString)))"
             )
         }
+        // The page is chosen first (LIMIT), then the running size of title and body cuts it
+        // at the byte budget inside the database, so a page of huge notes never reaches memory.
+        let budget = Int64(query.byteBudget ?? Int.max)
         let sql: SQL = """
-            SELECT \(sql: Self.selection) FROM notes WHERE \(conditions.joined(separator: " AND "))
-            ORDER BY createdAtMs DESC, id DESC LIMIT \(query.limit)
+            SELECT \(sql: Self.selection), fetched FROM (
+                SELECT page.*, SUM(size) OVER (ORDER BY createdAtMs DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running,
+                       COUNT(*) OVER () AS fetched
+                FROM (
+                    SELECT \(sql: Self.selection), length(CAST(title AS BLOB)) + length(CAST(body AS BLOB)) AS size
+                    FROM notes WHERE \(conditions.joined(separator: " AND "))
+                    ORDER BY createdAtMs DESC, id DESC LIMIT \(query.limit)
+                ) AS page
+            ) WHERE running - size < \(budget)
+            ORDER BY createdAtMs DESC, id DESC
             """
         return try await writer.read { db in
-            try SQLRequest<NoteRow>(literal: sql).fetchAll(db).compactMap(\.note)
+            var fetched = 0
+            var notes: [StoredNote] = []
+            for row in try Row.fetchAll(db, SQLRequest<Row>(literal: sql)) {
+                fetched = row["fetched"]
+                if let note = try NoteRow(row: row).note { notes.append(note) }
+            }
+            return NoteListing(notes: notes, fetched: fetched)
         }
     }
 
