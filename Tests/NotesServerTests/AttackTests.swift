@@ -124,3 +124,59 @@ struct AttackTests {
         }
     }
 }
+
+@Suite("Attack probes: private files behind symbolic links")
+struct SymlinkTests {
+    static func mode(_ path: String) throws -> Int {
+        try #require(try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? Int)
+    }
+
+    /// A world-readable file elsewhere, which a link will point to.
+    static func bait() throws -> String {
+        let path = try temporaryDirectory() + "/bait"
+        _ = FileManager.default.createFile(atPath: path, contents: Data("not a key".utf8), attributes: [.posixPermissions: 0o644])
+        return path
+    }
+
+    func refusal(_ config: ServerConfiguration) async -> String? {
+        do {
+            _ = try await buildApplication(configuration: config)
+            return nil
+        } catch {
+            return (error as? ConfigurationError)?.description ?? "\(error)"
+        }
+    }
+
+    @Test("row 14: a key file replaced by a symbolic link is refused, and its target keeps its mode")
+    func keyFileLink() async throws {
+        let config = try testConfiguration(.rs256)
+        let keys = config.dataDirectory + "/keys"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        let target = try Self.bait()
+        try FileManager.default.createSymbolicLink(atPath: keys + "/rs256-planted.pem", withDestinationPath: target)
+        let message = try #require(await refusal(config))
+        #expect(message.contains("is a symbolic link"), "\(message)")
+        #expect(try Self.mode(target) == 0o644)
+    }
+
+    @Test("row 14: a keys folder replaced by a symbolic link is refused, and its target keeps its mode")
+    func keyFolderLink() async throws {
+        let config = try testConfiguration(.es256)
+        let target = try temporaryDirectory()
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: target)
+        try FileManager.default.createSymbolicLink(atPath: config.dataDirectory + "/keys", withDestinationPath: target)
+        let message = try #require(await refusal(config))
+        #expect(message.contains("is a symbolic link"), "\(message)")
+        #expect(try Self.mode(target) == 0o755)
+    }
+
+    @Test("row 14: a database file replaced by a symbolic link is refused, and its target keeps its mode")
+    func databaseLink() async throws {
+        let config = try testConfiguration()
+        let target = try Self.bait()
+        try FileManager.default.createSymbolicLink(atPath: config.dataDirectory + "/notes.sqlite", withDestinationPath: target)
+        let message = try #require(await refusal(config))
+        #expect(message.contains("is a symbolic link"), "\(message)")
+        #expect(try Self.mode(target) == 0o644)
+    }
+}

@@ -133,10 +133,10 @@ struct SigningKey: Sendable {
         let prefix = configuration.jwtAlgorithm.rawValue.lowercased() + "-"
         do {
             try fileManager.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-            try fileManager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: directory)
         } catch {
             throw ConfigurationError("cannot create the key folder \(directory): \(reason(error)); check --data-dir")
         }
+        try PrivateFiles.restrict(directory, mode: 0o700, what: "key folder")
         let existing = ((try? fileManager.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { $0.hasPrefix(prefix) && $0.hasSuffix(".pem") }
             .map { directory + "/" + $0 }
@@ -146,7 +146,8 @@ struct SigningKey: Sendable {
                 return l == r ? lhs > rhs : l > r
             }
         if let path = existing.first {
-            chmod(path, 0o600)  // a key restored from a backup may have come back readable
+            // A key restored from a backup may have come back readable.
+            try PrivateFiles.restrict(path, mode: 0o600, what: "key file")
             guard let pem = try? String(contentsOfFile: path, encoding: .utf8), let key = try? await asymmetric(configuration.jwtAlgorithm, pem: pem)
             else {
                 throw ConfigurationError(

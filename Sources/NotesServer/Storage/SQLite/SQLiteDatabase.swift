@@ -19,11 +19,13 @@ struct SQLiteDatabase: Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         // Created 0600 before SQLite opens it, so the WAL and shared-memory files, which SQLite
         // gives the database file's mode, are private too.
-        if !FileManager.default.fileExists(atPath: path) {
+        // attributesOfItem does not follow links: a link there (even a dangling one) counts as
+        // something, and is refused below rather than followed.
+        if (try? FileManager.default.attributesOfItem(atPath: path)) == nil {
             _ = FileManager.default.createFile(atPath: path, contents: nil, attributes: [.posixPermissions: 0o600])
         } else {
-            // An existing file (a restored backup, say) is made private as well, when it is ours.
-            chmod(path, 0o600)
+            // An existing file (a restored backup, say) is made private as well.
+            try PrivateFiles.restrict(path, mode: 0o600, what: "database file")
         }
         var configuration = Configuration()
         configuration.foreignKeysEnabled = true
