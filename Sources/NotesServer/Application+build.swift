@@ -1,8 +1,11 @@
 public import Foundation
 public import Hummingbird
 import HummingbirdAuth
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
+import NIOSSL
 import ServiceLifecycle
 
 /// Hooks for whoever embeds the server: tests, and the executable's `listening on` line.
@@ -73,6 +76,7 @@ func buildApplication(
 
     var app = Application(
         router: router,
+        server: try httpServer(configuration),
         configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: "notes-server"),
         onServerRunning: { channel in
             await hooks.onListening(configuration.hostname, channel.localAddress?.port ?? configuration.port)
@@ -140,6 +144,35 @@ func buildRouter(
 
     routeTable.set(router.routes)
     return router
+}
+
+/// HTTP/1.1, wrapped in TLS when `--tls-certificate` and `--tls-key` are given. The files are
+/// read and checked here, so a bad one is a startup error (exit 78) and not a failed handshake.
+func httpServer(_ configuration: ServerConfiguration) throws -> HTTPServerBuilder {
+    let http1 = HTTPServerBuilder.http1()
+    guard let certificatePath = configuration.tlsCertificatePath, let keyPath = configuration.tlsKeyPath else { return http1 }
+    let chain: [NIOSSLCertificate]
+    do {
+        chain = try NIOSSLCertificate.fromPEMFile(certificatePath)
+    } catch {
+        throw ConfigurationError("--tls-certificate \(certificatePath) cannot be read as a PEM certificate: \(error)")
+    }
+    guard !chain.isEmpty else { throw ConfigurationError("--tls-certificate \(certificatePath) holds no certificate") }
+    let key: NIOSSLPrivateKey
+    do {
+        key = try NIOSSLPrivateKey(file: keyPath, format: .pem)
+    } catch {
+        throw ConfigurationError("--tls-key \(keyPath) cannot be read as a PEM private key: \(error)")
+    }
+    var tls = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+    tls.minimumTLSVersion = .tlsv12
+    do {
+        // Building a context checks that the key belongs to the certificate.
+        _ = try NIOSSLContext(configuration: tls)
+    } catch {
+        throw ConfigurationError("--tls-certificate and --tls-key do not go together (\(error)); give the key of that certificate")
+    }
+    return try .tls(http1, tlsConfiguration: tls)
 }
 
 /// Deletes ended sessions and ended login-count windows at start and then every five minutes,

@@ -44,6 +44,9 @@ public struct ServerConfiguration: Sendable {
     public var clockTolerance: Int = 0
     public var bcryptCost: Int = 12
     public var seedFile: String?
+    /// PEM files: serve HTTPS instead of HTTP.
+    public var tlsCertificatePath: String?
+    public var tlsKeyPath: String?
     public var logLevel: Logger.Level = .info
     /// How long one database call may take before it is answered 503 (PostgreSQL).
     var databaseDeadline: Duration = .seconds(10)
@@ -97,8 +100,14 @@ public struct ServerConfiguration: Sendable {
                 )
             }
         }
+        guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {
+            throw ConfigurationError("HTTPS needs both --tls-certificate and --tls-key (PEM files), or neither for plain HTTP")
+        }
         _ = try databaseLocation()
     }
+
+    /// `https` when a certificate is configured, else `http`.
+    public var scheme: String { tlsCertificatePath == nil ? "http" : "https" }
 
     /// The database the configuration names: `--database-url`, else `DATA_DIR/notes.sqlite`.
     public func databaseLocation() throws(ConfigurationError) -> DatabaseLocation {

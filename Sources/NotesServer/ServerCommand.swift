@@ -44,6 +44,8 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Leeway for exp/nbf, at most 5m. (default: 0s)") var clockTolerance: String?
     @Option(help: "bcrypt cost, 4-31. (default: 12)") var bcryptCost: String?
     @Option(help: "A Seeds JSON file to load at start; loading twice changes nothing.") var seed: String?
+    @Option(help: "PEM certificate (chain): serve HTTPS instead of HTTP; needs --tls-key.") var tlsCertificate: String?
+    @Option(help: "PEM private key of --tls-certificate.") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. (default: info)") var logLevel: String?
 
     public init() {}
@@ -96,6 +98,8 @@ public struct ServeCommand: AsyncParsableCommand {
         if let v = try duration(clockTolerance, "CLOCK_TOLERANCE", "clock-tolerance") { config.clockTolerance = v }
         if let v = try integer(bcryptCost, "BCRYPT_COST", "bcrypt-cost") { config.bcryptCost = v }
         config.seedFile = value(seed, "SEED")
+        config.tlsCertificatePath = value(tlsCertificate, "TLS_CERTIFICATE")
+        config.tlsKeyPath = value(tlsKey, "TLS_KEY")
         if let v = value(logLevel, "LOG_LEVEL") {
             guard let level = Logger.Level(rawValue: v.lowercased()) else {
                 throw ConfigurationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(v)'")
@@ -120,7 +124,7 @@ public struct ServeCommand: AsyncParsableCommand {
         let hooks = ServerHooks(onListening: { host, port in
             let shown = host.contains(":") ? "[\(host)]" : host
             // stdout is block-buffered when redirected; FileHandle writes straight through.
-            FileHandle.standardOutput.write(Data("listening on http://\(shown):\(port)\n".utf8))
+            FileHandle.standardOutput.write(Data("listening on \(config.scheme)://\(shown):\(port)\n".utf8))
         })
         do {
             let app = try await buildApplication(configuration: config, hooks: hooks)
