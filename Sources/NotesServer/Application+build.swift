@@ -149,7 +149,13 @@ func buildRouter(
 /// HTTP/1.1, wrapped in TLS when `--tls-certificate` and `--tls-key` are given. The files are
 /// read and checked here, so a bad one is a startup error (exit 78) and not a failed handshake.
 func httpServer(_ configuration: ServerConfiguration) throws -> HTTPServerBuilder {
-    let http1 = HTTPServerBuilder.http1()
+    let limiter = ConnectionLimiter(limit: configuration.maxConnections)
+    let http1 = HTTPServerBuilder.http1(
+        configuration: .init(
+            additionalChannelHandlers: [ConnectionGuard(limiter: limiter)],
+            idleTimeout: .seconds(Int64(configuration.idleTimeout))
+        )
+    )
     guard let certificatePath = configuration.tlsCertificatePath, let keyPath = configuration.tlsKeyPath else { return http1 }
     let chain: [NIOSSLCertificate]
     do {

@@ -44,6 +44,11 @@ public struct ServerConfiguration: Sendable {
     public var clockTolerance: Int = 0
     public var bcryptCost: Int = 12
     public var seedFile: String?
+    /// Seconds a connection may stay open with no request in progress: between requests, and
+    /// while a request's headers are still arriving (a slow-header client is closed too).
+    public var idleTimeout: Int = 30
+    /// Connections open at once; past it new ones are closed at once.
+    public var maxConnections: Int = 512
     /// PEM files: serve HTTPS instead of HTTP.
     public var tlsCertificatePath: String?
     public var tlsKeyPath: String?
@@ -99,6 +104,10 @@ public struct ServerConfiguration: Sendable {
                     "--jwt-secret is only for HS256; \(jwtAlgorithm.rawValue) signs with --jwt-private-key (or a generated key)"
                 )
             }
+        }
+        guard (1...3_600).contains(idleTimeout) else { throw ConfigurationError("--idle-timeout must be between 1s and 1h, got \(idleTimeout)s") }
+        guard (1...1_000_000).contains(maxConnections) else {
+            throw ConfigurationError("--max-connections must be between 1 and 1000000, got \(maxConnections)")
         }
         guard (tlsCertificatePath == nil) == (tlsKeyPath == nil) else {
             throw ConfigurationError("HTTPS needs both --tls-certificate and --tls-key (PEM files), or neither for plain HTTP")

@@ -44,6 +44,9 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Leeway for exp/nbf, at most 5m. (default: 0s)") var clockTolerance: String?
     @Option(help: "bcrypt cost, 4-31. (default: 12)") var bcryptCost: String?
     @Option(help: "A Seeds JSON file to load at start; loading twice changes nothing.") var seed: String?
+    @Option(help: "Close a connection with no request in progress after this long, slow headers included. (default: 30s)")
+    var idleTimeout: String?
+    @Option(help: "Connections open at once; more are closed at once. (default: 512)") var maxConnections: String?
     @Option(help: "PEM certificate (chain): serve HTTPS instead of HTTP; needs --tls-key.") var tlsCertificate: String?
     @Option(help: "PEM private key of --tls-certificate.") var tlsKey: String?
     @Option(help: "trace, debug, info, notice, warning, error or critical. (default: info)") var logLevel: String?
@@ -98,6 +101,8 @@ public struct ServeCommand: AsyncParsableCommand {
         if let v = try duration(clockTolerance, "CLOCK_TOLERANCE", "clock-tolerance") { config.clockTolerance = v }
         if let v = try integer(bcryptCost, "BCRYPT_COST", "bcrypt-cost") { config.bcryptCost = v }
         config.seedFile = value(seed, "SEED")
+        if let v = try duration(idleTimeout, "IDLE_TIMEOUT", "idle-timeout") { config.idleTimeout = v }
+        if let v = try integer(maxConnections, "MAX_CONNECTIONS", "max-connections") { config.maxConnections = v }
         config.tlsCertificatePath = value(tlsCertificate, "TLS_CERTIFICATE")
         config.tlsKeyPath = value(tlsKey, "TLS_KEY")
         if let v = value(logLevel, "LOG_LEVEL") {
