@@ -108,4 +108,21 @@ struct ErrorShapeTests {
             #expect(down.status == .serviceUnavailable)
         }
     }
+
+    @Test("Hummingbird's own client errors keep their status and message in the contract's shape; its server errors are 500s")
+    func frameworkErrors() async throws {
+        let routes = RouteTable()
+        let request = Request(
+            head: .init(method: .get, scheme: "http", authority: "x", path: "/notes"),
+            body: .init(buffer: ByteBuffer())
+        )
+        let teapot = try #require(ErrorMiddleware.mapped(HTTPError(.requestTimeout, message: "took too long"), request: request, routes: routes))
+        #expect(teapot.status == .requestTimeout)
+        #expect(teapot.name == .validation)
+        #expect(teapot.message == "took too long")
+        let bad = try #require(ErrorMiddleware.mapped(HTTPError(.badRequest, message: "bad query"), request: request, routes: routes))
+        #expect(bad.status == .badRequest && bad.message == "bad query", "not always 'not valid JSON'")
+        #expect(ErrorMiddleware.mapped(HTTPError(.badGateway), request: request, routes: routes) == nil, "a 5xx stays an internal error")
+        #expect(ErrorMiddleware.mapped(HTTPError(.serviceUnavailable), request: request, routes: routes)?.name == .serviceUnavailable)
+    }
 }

@@ -177,6 +177,12 @@ struct NotesTests {
             #expect(cached.status == .notModified)
             let changed = try await client.get("/notes/\(note.id)", token: token, headers: [.ifNoneMatch: "\"0\""])
             #expect(changed.status == .ok)
+            // If-None-Match compares weakly (RFC 9110): a weak validator of the version matches.
+            let weak = try await client.get("/notes/\(note.id)", token: token, headers: [.ifNoneMatch: "W/\"0\", W/\"1\""])
+            #expect(weak.status == .notModified)
+            #expect(weak.headers[.eTag] == "\"1\"")
+            let weakOther = try await client.get("/notes/\(note.id)", token: token, headers: [.ifNoneMatch: "W/\"2\""])
+            #expect(weakOther.status == .ok)
         }
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import JWTKit
+import Logging
 
 /// The access token's payload (API.md "Tokens").
 struct AccessClaims: JWTPayload, Equatable {
@@ -68,7 +69,7 @@ struct AccessTokens: Sendable {
     }
 
     /// The verified identity of a bearer token, or the contract's error for it.
-    func verify(_ token: String) async throws(APIError) -> AuthenticatedUser {
+    func verify(_ token: String, logger: Logger? = nil) async throws(APIError) -> AuthenticatedUser {
         let parts = token.split(separator: ".", omittingEmptySubsequences: false)
         // Every part in canonical base64url (no padding, no stray bits), so one token has one
         // spelling: `==` appended, or a last character with other unused bits, is refused.
@@ -91,6 +92,8 @@ struct AccessTokens: Sendable {
         } catch let error as JWTError where error.errorType == .signatureVerificationFailed {
             throw .invalidToken("invalid signature")
         } catch {
+            // Which check failed, for whoever debugs a client; never the token itself.
+            logger?.debug("access token refused by JWTKit", metadata: ["error_type": .string(String(reflecting: type(of: error)))])
             throw .invalidToken("jwt malformed")
         }
 

@@ -16,6 +16,6 @@ struct JWTAuthenticator: AuthenticatorMiddleware {
         guard scheme.lowercased() == "bearer" else { return nil }
         let token = trimmed.dropFirst(scheme.count).trimmingCharacters(in: .whitespaces)
         guard !token.isEmpty else { return nil }
-        return try await tokens.verify(token)
+        return try await tokens.verify(token, logger: context.logger)
     }
 }

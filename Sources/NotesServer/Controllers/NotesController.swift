@@ -93,7 +93,7 @@ struct NotesController: Sendable {
         let id = try Self.noteID(context)
         guard let note = try await notes.find(id: id, ownerID: context.user.id, logger: context.logger) else { throw Self.missing }
         let wire = Note(note)
-        if let ifNoneMatch = request.headers[.ifNoneMatch], ETagList(ifNoneMatch).matches(version: note.version) {
+        if let ifNoneMatch = request.headers[.ifNoneMatch], ETagList(ifNoneMatch, weak: true).matches(version: note.version) {
             return Response(status: .notModified, headers: [.eTag: wire.etag])
         }
         var response = try wire.response(from: request, context: context)
@@ -182,18 +182,25 @@ struct NotesController: Sendable {
     }
 }
 
-/// An `If-Match` / `If-None-Match` value: `*` or a list of entity tags. Only strong tags of the
-/// form `"<version>"` can name a note's version.
+/// An `If-Match` / `If-None-Match` value: `*` or a list of entity tags of the form
+/// `"<version>"`. `If-Match` compares strongly (a weak `W/"1"` never matches); `If-None-Match`
+/// compares weakly, so `W/"1"` matches version 1 (RFC 9110 §13.1.1–2).
 struct ETagList {
     var any = false
     var versions: Set<Int> = []
 
-    init(_ header: String) {
+    init(_ header: String, weak: Bool = false) {
         for item in header.split(separator: ",") {
-            let tag = item.trimmingCharacters(in: .whitespaces)
+            var tag = Substring(item.trimmingCharacters(in: .whitespaces))
             if tag == "*" {
                 any = true
-            } else if tag.hasPrefix("\""), tag.hasSuffix("\""), tag.count >= 3, let version = Int(tag.dropFirst().dropLast()) {
+                continue
+            }
+            if tag.hasPrefix("W/") {
+                guard weak else { continue }
+                tag = tag.dropFirst(2)
+            }
+            if tag.hasPrefix("\""), tag.hasSuffix("\""), tag.count >= 3, let version = Int(tag.dropFirst().dropLast()) {
                 versions.insert(version)
             }
         }

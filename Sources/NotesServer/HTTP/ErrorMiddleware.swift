@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import NIOCore
+import NotesModels
 import Synchronization
 
 /// The known routes, for telling 405 (known path, other method) from 404. Filled in once the
@@ -102,13 +103,19 @@ struct ErrorMiddleware: RouterMiddleware {
             return .payloadTooLarge
         case .unsupportedMediaType:
             return .unsupportedMediaType
-        case .badRequest:
-            return .validation(["request": "is not valid JSON"], message: "request body is not valid JSON")
         case .methodNotAllowed:
             let allowed = routes.methods(for: request.uri.path)
             return .methodNotAllowed(request.method, allowed: allowed)
+        case .serviceUnavailable:
+            return .unavailable
         default:
-            return nil
+            // Any other client error keeps its status, with what Hummingbird said of it (its
+            // messages name no internals); server errors stay logged 500s.
+            guard (400..<500).contains(error.status.code) else { return nil }
+            let message = error.body ?? error.status.reasonPhrase.lowercased()
+            var mapped = APIError(error.status, .validation, message)
+            mapped.details = ["request": message]
+            return mapped
         }
     }
 
