@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DATA_DIR ?= ./notes-data
 
-.PHONY: deps build test lint format server demo clean
+.PHONY: deps build test lint format server demo clean soak
 
 deps:
 	@scripts/install-deps.sh
@@ -33,3 +33,7 @@ demo:
 
 clean:
 	rm -rf .build $(DATA_DIR)
+
+# A mixed load for SOAK_MINUTES (default 10) with RSS and descriptors sampled every 10 s; not in CI.
+soak:
+	scripts/soak.sh
