@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The README's test command (`make test` runs this): installs what is missing, builds,
 # starts a throwaway PostgreSQL for the tests (so every storage test runs on SQLite and on
-# PostgreSQL), runs every test, then checks the formatting.
+# PostgreSQL), runs every test, fuzzes the live server against openapi.yaml (schemathesis),
+# then checks the formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -16,4 +17,6 @@ NOTES_TEST_POSTGRES_URL="$(scripts/pg-throwaway.sh start "$pg_dir")"
 export NOTES_TEST_POSTGRES_URL
 
 swift test --skip-build
+# The server against its own OpenAPI document, fuzzed for a bounded time.
+scripts/contract-fuzz.sh
 swift format lint --strict --recursive Package.swift Shared Sources Tests
