@@ -149,10 +149,10 @@ func buildRouter(
 /// HTTP/1.1, wrapped in TLS when `--tls-certificate` and `--tls-key` are given. The files are
 /// read and checked here, so a bad one is a startup error (exit 78) and not a failed handshake.
 func httpServer(_ configuration: ServerConfiguration) throws -> HTTPServerBuilder {
-    let limiter = ConnectionLimiter(limit: configuration.maxConnections)
+    let open = QueueCounter()
     let http1 = HTTPServerBuilder.http1(
         configuration: .init(
-            additionalChannelHandlers: [ConnectionGuard(limiter: limiter)],
+            additionalChannelHandlers: [ConnectionGuard(open: open, limit: configuration.maxConnections)],
             idleTimeout: .seconds(Int64(configuration.idleTimeout))
         )
     )

@@ -39,14 +39,7 @@ func throwaway(_ command: String, _ folder: String) async throws -> String {
 func execute(_ query: PostgresQuery, on url: String) async throws -> [PostgresRow] {
     let location = try PostgresLocation(url: url)
     let connection = try await PostgresConnection.connect(
-        configuration: .init(
-            host: location.host,
-            port: location.port,
-            username: location.username,
-            password: location.password,
-            database: location.database,
-            tls: .disable
-        ),
+        configuration: location.connectionConfiguration(tls: .disable),
         id: 2,
         logger: testLogger
     )

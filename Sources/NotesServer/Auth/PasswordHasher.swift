@@ -48,7 +48,8 @@ struct PasswordHasher: Sendable {
     }
 }
 
-/// How many hashes are waiting or running.
+/// How many of something are taken (hashes waiting or running, connections open), bounded by
+/// a limit checked atomically.
 final class QueueCounter: Sendable {
     private let count = Atomic<Int>(0)
 

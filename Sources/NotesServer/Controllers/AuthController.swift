@@ -58,29 +58,14 @@ struct AuthController: Sendable {
         let date = now()
         // A name that fails validation cannot exist: all of them share one throttle key.
         let key = Validate.username(credentials.username) == nil ? credentials.username : LoginThrottle.invalidNameKey
-        // Counted before bcrypt runs (a place is taken), so concurrent guesses cannot slip
-        // past the limit; settled with what the check said.
-        try await throttle.begin(key: key, at: date, logger: context.logger)
-        let account: UserAccount?
-        let matches: Bool
-        do {
-            account = try await users.find(username: credentials.username, logger: context.logger)
-            // An unknown username is checked against a decoy hash at the same cost: same time.
-            // A password with a NUL is checked too (for the time), but never accepted: bcrypt
-            // would stop reading at the NUL.
-            matches = try await hasher.verify(credentials.password, hash: account?.passwordHash ?? hasher.decoyHash)
-        } catch {
-            // Refused before the password was checked (busy, or the database): not a failure.
-            try? await throttle.settle(key: key, outcome: .cancelled, at: date, logger: context.logger)
-            throw error
+        let found = try await checkPassword(credentials.password, key: key, at: date, logger: context.logger) {
+            try await users.find(username: credentials.username, logger: context.logger)
         }
-        guard let account, matches, !credentials.password.utf8.contains(0) else {
-            try await throttle.settle(key: key, outcome: .failure, at: date, logger: context.logger)
+        guard let account = found else {
             // Attempted usernames are not logged: people type passwords into that field.
-            context.logger.notice("login failed", metadata: ["user_id": .string(account?.id.uuidString ?? "unknown")])
+            context.logger.notice("login failed")
             throw APIError.badCredentials
         }
-        try await throttle.settle(key: key, outcome: .success, at: date, logger: context.logger)
         // After a --bcrypt-cost change, move the hash to the new cost while the password is at
         // hand; otherwise old accounts would answer at another speed than unknown names do.
         if hasher.needsRehash(account.passwordHash) {
@@ -119,6 +104,39 @@ struct AuthController: Sendable {
         return Response(status: .noContent)
     }
 
+    /// Checks `password` against the account `find` returns, as the login throttle wants it:
+    /// a place is taken under `key` before bcrypt runs (so concurrent guesses cannot slip past
+    /// the limit) and settled with what the check said. The account when the password is its
+    /// own, else nil (counted as a failure).
+    private func checkPassword(
+        _ password: String,
+        key: String,
+        at date: Date,
+        logger: Logger,
+        find: () async throws -> UserAccount?
+    ) async throws -> UserAccount? {
+        try await throttle.begin(key: key, at: date, logger: logger)
+        let account: UserAccount?
+        let matches: Bool
+        do {
+            account = try await find()
+            // An unknown account is checked against a decoy hash at the same cost: same time.
+            // A password with a NUL is checked too (for the time), but never accepted: bcrypt
+            // would stop reading at the NUL.
+            matches = try await hasher.verify(password, hash: account?.passwordHash ?? hasher.decoyHash)
+        } catch {
+            // Refused before the password was checked (busy, or the database): not a failure.
+            try? await throttle.settle(key: key, outcome: .cancelled, at: date, logger: logger)
+            throw error
+        }
+        guard let account, matches, !password.utf8.contains(0) else {
+            try await throttle.settle(key: key, outcome: .failure, at: date, logger: logger)
+            return nil
+        }
+        try await throttle.settle(key: key, outcome: .success, at: date, logger: logger)
+        return account
+    }
+
     /// A token pair as every answer that carries tokens sends it: never cached (RFC 6749 §5.1).
     private func pair(
         for account: UserAccount,
@@ -151,23 +169,13 @@ struct AuthController: Sendable {
         let body = try await request.decodeJSON(PasswordChangeRequest.self, context: context)
         if let problem = Validate.password(body.newPassword) { throw APIError.validation(["newPassword": problem]) }
         let date = now()
-        let key = context.user.username
-        try await throttle.begin(key: key, at: date, logger: context.logger)
-        let account: UserAccount?
-        let matches: Bool
-        do {
-            account = try await users.find(id: context.user.id, logger: context.logger)
-            matches = try await hasher.verify(body.currentPassword, hash: account?.passwordHash ?? hasher.decoyHash)
-        } catch {
-            try? await throttle.settle(key: key, outcome: .cancelled, at: date, logger: context.logger)
-            throw error
+        let found = try await checkPassword(body.currentPassword, key: context.user.username, at: date, logger: context.logger) {
+            try await users.find(id: context.user.id, logger: context.logger)
         }
-        guard let account, matches, !body.currentPassword.utf8.contains(0) else {
-            try await throttle.settle(key: key, outcome: .failure, at: date, logger: context.logger)
+        guard let account = found else {
             context.logger.notice("password change refused: wrong current password", metadata: ["user_id": .string(context.user.id.uuidString)])
             throw APIError.authentication("the current password is wrong")
         }
-        try await throttle.settle(key: key, outcome: .success, at: date, logger: context.logger)
         try await users.updatePasswordHash(id: account.id, to: try await hasher.hash(body.newPassword), logger: context.logger)
         let session = try await refreshTokens.startFamily(userID: account.id, at: date, logger: context.logger)
         try await sessions.revokeAll(userID: account.id, except: session.id, at: date, logger: context.logger)

@@ -4,34 +4,6 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NotesModels
-import Synchronization
-
-/// How many connections are open, shared by every connection's ``ConnectionGuard``.
-final class ConnectionLimiter: Sendable {
-    let limit: Int
-    private let open = Atomic<Int>(0)
-
-    init(limit: Int) {
-        self.limit = limit
-    }
-
-    /// Takes a place when fewer than `limit` are taken.
-    func enter() -> Bool {
-        var current = open.load(ordering: .relaxed)
-        while current < limit {
-            let (exchanged, original) = open.compareExchange(expected: current, desired: current + 1, ordering: .acquiringAndReleasing)
-            if exchanged { return true }
-            current = original
-        }
-        return false
-    }
-
-    func leave() {
-        open.subtract(1, ordering: .acquiringAndReleasing)
-    }
-
-    var count: Int { open.load(ordering: .relaxed) }
-}
 
 /// One per connection, right after HTTP decoding: refuses connections past the cap (so one
 /// client cannot take every descriptor), and answers a request the decoder cannot read with
@@ -44,30 +16,33 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias OutboundIn = HTTPResponsePart
     typealias OutboundOut = HTTPResponsePart
 
-    private let limiter: ConnectionLimiter
+    /// Open connections, shared by every connection's guard.
+    private let open: QueueCounter
+    private let limit: Int
     private var admitted = false
     private var answeredError = false
 
-    init(limiter: ConnectionLimiter) {
-        self.limiter = limiter
+    init(open: QueueCounter, limit: Int) {
+        self.open = open
+        self.limit = limit
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        admitted = limiter.enter()
+        admitted = open.enter(limit: limit)
         if !admitted { context.close(promise: nil) }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
         if admitted {
             admitted = false
-            limiter.leave()
+            open.leave()
         }
     }
 
     func channelInactive(context: ChannelHandlerContext) {
         if admitted {
             admitted = false
-            limiter.leave()
+            open.leave()
         }
         context.fireChannelInactive()
     }

@@ -70,14 +70,7 @@ actor PostgresTestCluster {
         let url = try url()
         let location = try PostgresLocation(url: url)
         let name = "notes_test_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
-        var configuration = PostgresConnection.Configuration(
-            host: location.host,
-            port: location.port,
-            username: location.username,
-            password: location.password,
-            database: location.database,
-            tls: .disable
-        )
+        var configuration = location.connectionConfiguration(tls: .disable)
         configuration.options.connectTimeout = .seconds(30)
         let connection = try await PostgresConnection.connect(configuration: configuration, id: 1, logger: Logger(label: "tests"))
         do {

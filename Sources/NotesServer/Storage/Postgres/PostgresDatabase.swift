@@ -230,14 +230,7 @@ struct PostgresDatabase: Sendable {
         } catch {
             throw ConfigurationError("--database-url: cannot set up TLS for PostgreSQL: \(error)")
         }
-        var configuration = PostgresConnection.Configuration(
-            host: location.host,
-            port: location.port,
-            username: location.username,
-            password: location.password,
-            database: location.database,
-            tls: tls
-        )
+        var configuration = location.connectionConfiguration(tls: tls)
         configuration.options.connectTimeout = .seconds(10)
         do {
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
@@ -247,6 +240,13 @@ struct PostgresDatabase: Sendable {
                 "cannot reach the PostgreSQL database \(location.redacted): \(Self.describe(error)); check that PostgreSQL is running there and that the user, password and database in --database-url are right"
             )
         }
+    }
+}
+
+extension PostgresLocation {
+    /// One connection's configuration (a probe, or a tool), outside the pool.
+    func connectionConfiguration(tls: PostgresConnection.Configuration.TLS) -> PostgresConnection.Configuration {
+        PostgresConnection.Configuration(host: host, port: port, username: username, password: password, database: database, tls: tls)
     }
 }
 
