@@ -122,7 +122,7 @@ func buildRouter(
     // First, so it wraps every route and the not-found responder too.
     router.add(middleware: ErrorMiddleware(routes: routeTable, onRequest: hooks.onRequest))
 
-    WellKnownController(ping: storage.ping, publicJWK: key.publicJWK, openAPI: try OpenAPIDocument.load()).addRoutes(to: router)
+    WellKnownController(ping: storage.ping, publicJWKs: key.publicJWKs, openAPI: try OpenAPIDocument.load()).addRoutes(to: router)
     let auth = AuthController(
         users: storage.users,
         sessions: storage.sessions,

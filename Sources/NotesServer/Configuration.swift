@@ -34,6 +34,8 @@ public struct ServerConfiguration: Sendable {
     public var jwtAlgorithm: JWTAlgorithmName = .rs256
     public var jwtSecret: String?
     public var jwtPrivateKeyPath: String?
+    /// HS256: a secret that still verifies but no longer signs.
+    public var jwtPreviousSecret: String?
     public var issuer: String = "notes-server"
     public var audience: String = "notes-client"
     /// Seconds.
@@ -98,7 +100,13 @@ public struct ServerConfiguration: Sendable {
             if jwtPrivateKeyPath != nil {
                 throw ConfigurationError("--jwt-private-key is for RS256, ES256 and EdDSA; HS256 uses --jwt-secret")
             }
+            if let previous = jwtPreviousSecret, previous.utf8.count < 32 {
+                throw ConfigurationError("--jwt-previous-secret is \(previous.utf8.count) bytes; an HS256 secret has at least 32")
+            }
         case .rs256, .es256, .edDSA:
+            if jwtPreviousSecret != nil {
+                throw ConfigurationError("--jwt-previous-secret is only for HS256")
+            }
             if jwtSecret != nil {
                 throw ConfigurationError(
                     "--jwt-secret is only for HS256; \(jwtAlgorithm.rawValue) signs with --jwt-private-key (or a generated key)"

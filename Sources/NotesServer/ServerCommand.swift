@@ -36,6 +36,8 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "sqlite:///abs/path.sqlite (default: SQLite in the data dir)") var databaseUrl: String?
     @Option(help: "HS256, RS256, ES256 or EdDSA. (default: RS256)") var jwtAlgorithm: String?
     @Option(help: "HS256 secret, at least 32 bytes. Prefer NOTES_JWT_SECRET: flags show in ps.") var jwtSecret: String?
+    @Option(help: "HS256 only: a secret that still verifies but no longer signs, while tokens it signed expire.")
+    var jwtPreviousSecret: String?
     @Option(help: "PEM private key for RS256/ES256/EdDSA (default: generated and kept in DATA_DIR/keys)") var jwtPrivateKey: String?
     @Option(help: "The iss claim. (default: notes-server)") var issuer: String?
     @Option(help: "The aud claim. (default: notes-client)") var audience: String?
@@ -93,6 +95,7 @@ public struct ServeCommand: AsyncParsableCommand {
             config.jwtAlgorithm = algorithm
         }
         config.jwtSecret = value(jwtSecret, "JWT_SECRET")
+        config.jwtPreviousSecret = value(jwtPreviousSecret, "JWT_PREVIOUS_SECRET")
         config.jwtPrivateKeyPath = value(jwtPrivateKey, "JWT_PRIVATE_KEY")
         if let v = value(issuer, "ISSUER") { config.issuer = v }
         if let v = value(audience, "AUDIENCE") { config.audience = v }

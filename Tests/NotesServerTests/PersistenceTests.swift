@@ -44,8 +44,8 @@ struct PersistenceTests {
         #expect(file.hasPrefix("rs256-") && file.hasSuffix(".pem"))
         let fileMode = try FileManager.default.attributesOfItem(atPath: folder + "/" + file)[.posixPermissions] as? Int
         #expect(fileMode == 0o600)
-        let kid = try await Forger.kept(config).kid
-        #expect(file == kid + ".pem")
+        let kept = try await Forger.kept(config)
+        #expect(file == (kept.legacyKid ?? "") + ".pem", "named as earlier versions named it")
         let databaseMode = try FileManager.default.attributesOfItem(atPath: config.dataDirectory + "/notes.sqlite")[.posixPermissions] as? Int
         #expect(databaseMode == 0o600)
     }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -181,7 +182,7 @@ struct TokenTests {
             let real = try await Forger.kept(config)
             let jwks = try await client.get("/.well-known/jwks.json")
             #expect(jwks.status == .ok)
-            let pem = try String(contentsOfFile: config.dataDirectory + "/keys/\(real.kid).pem", encoding: .utf8)
+            let pem = try String(contentsOfFile: config.dataDirectory + "/keys/\(real.legacyKid ?? "").pem", encoding: .utf8)
             let publicPEM = try Insecure.RSA.PrivateKey(pem: pem).publicKey.pemRepresentation
             let confused = JWTKeyCollection()
             await confused.add(hmac: HMACKey(from: publicPEM), digestAlgorithm: .sha256, kid: JWKIdentifier(string: real.kid))
@@ -234,6 +235,79 @@ struct TokenTests {
             let response = try await client.get("/me", token: token)
             #expect(response.error?.name == "JsonWebTokenError")
             #expect(response.error?.message == "jwt malformed")
+        }
+    }
+}
+
+@Suite("Key ids: RFC 7638 thumbprints, earlier kids, a previous HS256 secret")
+struct KeyIDTests {
+    /// RFC 7638 computed here, independently of the server, from the published JWK.
+    static func thumbprint(of jwk: [String: Any]) throws -> String {
+        let required: [String]
+        switch jwk["kty"] as? String {
+        case "RSA": required = ["e", "kty", "n"]
+        case "EC": required = ["crv", "kty", "x", "y"]
+        case "OKP": required = ["crv", "kty", "x"]
+        default: throw UndecodablePart()
+        }
+        let members = try required.map { name -> String in
+            guard let value = jwk[name] as? String else { throw UndecodablePart() }
+            return "\"\(name)\":\"\(value)\""
+        }
+        return b64url(Data(SHA256.hash(data: Data(("{" + members.joined(separator: ",") + "}").utf8))))
+    }
+
+    @Test("a token's kid is the RFC 7638 thumbprint of the JWKS key that verifies it", arguments: [JWTAlgorithmName.rs256, .es256, .edDSA])
+    func thumbprints(algorithm: JWTAlgorithmName) async throws {
+        try await withApp(try testConfiguration(algorithm)) { client in
+            let token = try await client.signUp("alice")
+            let kid = try #require(try jsonPart(token.split(separator: ".")[0])["kid"] as? String)
+            let jwks = try #require(
+                try JSONSerialization.jsonObject(with: Data(try await client.get("/.well-known/jwks.json").body.readableBytesView)) as? [String: Any]
+            )
+            let keys = try #require(jwks["keys"] as? [[String: Any]])
+            let published = try #require(keys.first { $0["kid"] as? String == kid })
+            #expect(try Self.thumbprint(of: published) == kid)
+        }
+    }
+
+    @Test("a token naming the key's earlier kid (before the upgrade) still verifies, and the JWKS lists that kid too")
+    func legacyKid() async throws {
+        let config = try testConfiguration(.es256)
+        try await withApp(config) { client in
+            let user = try await client.register("alice")
+            let forger = try await Forger.kept(config)
+            let legacy = try #require(forger.legacyKid)
+            #expect(legacy != forger.kid)
+            let token = try await forger.sign(.valid(for: user), kid: legacy)
+            #expect(try await client.get("/me", token: token).status == .ok)
+            #expect(try await client.get("/.well-known/jwks.json").text.contains(legacy))
+        }
+    }
+
+    @Test("HS256: the previous secret verifies under its own kid but never signs; a token without kid meets the current secret only")
+    func previousSecret() async throws {
+        let previous = "the-previous-secret-at-least-32-bytes-long"
+        var config = try testConfiguration(.hs256)
+        config.jwtPreviousSecret = previous
+        try await withApp(config) { client in
+            let user = try await client.register("alice")
+            let old = await Forger.hs256(secret: previous)
+            #expect(try await client.get("/me", token: try await old.sign(.valid(for: user))).status == .ok, "an old token verifies")
+            let current = await Forger.hs256()
+            let fresh = try await client.login("alice").accessToken
+            #expect(try jsonPart(fresh.split(separator: ".")[0])["kid"] as? String == current.kid, "new tokens are signed with the current secret")
+            // Without kid (as node's jsonwebtoken signs): the current secret verifies, the previous does not.
+            let header = b64url(#"{"alg":"HS256","typ":"JWT"}"#)
+            let payload = b64url(try claimsJSON(.valid(for: user)))
+            func signed(_ secret: String) -> String {
+                let mac = HMAC<SHA256>.authenticationCode(for: Data("\(header).\(payload)".utf8), using: SymmetricKey(data: Data(secret.utf8)))
+                return "\(header).\(payload).\(b64url(Data(mac)))"
+            }
+            #expect(try await client.get("/me", token: signed(testSecret)).status == .ok)
+            let refused = try await client.get("/me", token: signed(previous))
+            #expect(refused.status == .unauthorized)
+            #expect(refused.error?.message == "invalid signature")
         }
     }
 }

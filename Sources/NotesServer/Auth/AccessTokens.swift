@@ -84,7 +84,11 @@ struct AccessTokens: Sendable {
         // extensions it would have to understand (RFC 7515 §4.1.11).
         guard header.typ == nil || header.typ?.uppercased() == "JWT", header.crit == nil else { throw .invalidToken("invalid token type") }
         // JWTKit falls back to its default key for an unknown kid; refuse it here instead.
-        guard header.kid == key.kid else { throw .invalidToken("invalid kid") }
+        // A token without kid (node's jsonwebtoken adds none) is checked against the current
+        // key only: JWTKit's default, the first added.
+        if let kid = header.kid {
+            guard key.acceptedKids.contains(kid) else { throw .invalidToken("invalid kid") }
+        }
 
         let claims: AccessClaims
         do {

@@ -4,15 +4,25 @@ import Foundation
 import JWTKit
 import Logging
 
-/// The server's one signing key: its algorithm, its `kid`, the JWTKit collection that signs
-/// and verifies with it, its public JWK (none for HS256) and key material for deriving
-/// other server secrets (the pagination cursor MAC).
+/// The server's signing key: its algorithm, its `kid` (the RFC 7638 thumbprint of the key), the
+/// JWTKit collection that signs and verifies with it, its public JWKs (none for HS256) and key
+/// material for deriving other server secrets (the pagination cursor MAC).
+///
+/// The key also answers to the kid that earlier versions gave it (`<alg>-<hash>`, the name of
+/// its file in `DATA_DIR/keys`), so tokens signed before an upgrade keep verifying; and with
+/// HS256, `--jwt-previous-secret` verifies (under its own kid) but never signs.
 struct SigningKey: Sendable {
     let algorithm: JWTAlgorithmName
+    /// The kid new tokens carry: the key's RFC 7638 JWK thumbprint.
     let kid: String
     let keys: JWTKeyCollection
-    let publicJWK: JWK?
+    /// The public keys to publish, one per kid the key answers to (empty for HS256).
+    let publicJWKs: [JWK]
     let derivationMaterial: SymmetricKey
+    /// Every kid a token may name: the thumbprint, the earlier kid, a previous secret's.
+    var acceptedKids: Set<String> = []
+    /// The kid of the key file as earlier versions named it.
+    var legacyKid: String?
 
     /// Loads the configured key, or the one generated earlier in `DATA_DIR/keys`, or
     /// generates and keeps a new one. Every failure is a one-line ``ConfigurationError``.
@@ -20,7 +30,7 @@ struct SigningKey: Sendable {
         switch configuration.jwtAlgorithm {
         case .hs256:
             guard let secret = configuration.jwtSecret else { throw ConfigurationError("HS256 needs --jwt-secret") }
-            return await hmac(secret: secret)
+            return await hmac(secret: secret, previous: configuration.jwtPreviousSecret)
         case .rs256, .es256, .edDSA:
             let pem: String
             if let path = configuration.jwtPrivateKeyPath {
@@ -47,63 +57,118 @@ struct SigningKey: Sendable {
         }
     }
 
-    static func hmac(secret: String) async -> SigningKey {
+    static func hmac(secret: String, previous: String? = nil) async -> SigningKey {
         let material = SymmetricKey(data: Data(secret.utf8))
-        let fingerprint = Data(SHA256.hash(data: Data(("securenotes-kid:" + secret).utf8))).prefix(12).base64URLEncoded
-        let kid = "hs256-" + fingerprint
+        let kid = thumbprint(["k": Data(secret.utf8).base64URLEncoded, "kty": "oct"])
+        let legacy = legacyHMACKid(secret)
         let keys = JWTKeyCollection()
+        // The current secret first: JWTKit's default key, the one a token without kid meets.
         await keys.add(hmac: HMACKey(key: material), digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
-        return SigningKey(algorithm: .hs256, kid: kid, keys: keys, publicJWK: nil, derivationMaterial: material)
+        await keys.add(hmac: HMACKey(key: material), digestAlgorithm: .sha256, kid: JWKIdentifier(string: legacy))
+        var accepted: Set<String> = [kid, legacy]
+        if let previous {
+            let previousKid = thumbprint(["k": Data(previous.utf8).base64URLEncoded, "kty": "oct"])
+            await keys.add(
+                hmac: HMACKey(key: SymmetricKey(data: Data(previous.utf8))),
+                digestAlgorithm: .sha256,
+                kid: JWKIdentifier(string: previousKid)
+            )
+            let previousLegacy = legacyHMACKid(previous)
+            await keys.add(
+                hmac: HMACKey(key: SymmetricKey(data: Data(previous.utf8))),
+                digestAlgorithm: .sha256,
+                kid: JWKIdentifier(string: previousLegacy)
+            )
+            accepted.formUnion([previousKid, previousLegacy])
+        }
+        return SigningKey(
+            algorithm: .hs256,
+            kid: kid,
+            keys: keys,
+            publicJWKs: [],
+            derivationMaterial: material,
+            acceptedKids: accepted,
+            legacyKid: legacy
+        )
+    }
+
+    /// The kid earlier versions gave an HS256 secret.
+    static func legacyHMACKid(_ secret: String) -> String {
+        "hs256-" + Data(SHA256.hash(data: Data(("securenotes-kid:" + secret).utf8))).prefix(12).base64URLEncoded
+    }
+
+    /// RFC 7638: SHA-256 of the JWK's required members, in lexicographic order with no white
+    /// space, base64url.
+    static func thumbprint(_ members: [String: String]) -> String {
+        let json = "{" + members.keys.sorted().map { "\"\($0)\":\"\(members[$0] ?? "")\"" }.joined(separator: ",") + "}"
+        return Data(SHA256.hash(data: Data(json.utf8))).base64URLEncoded
+    }
+
+    /// The key under its thumbprint and its earlier kid, with a public JWK for each.
+    private static func make(
+        _ algorithm: JWTAlgorithmName,
+        thumbprintMembers: [String: String],
+        legacyKid: String,
+        derivation: SymmetricKey,
+        add: (JWTKeyCollection, JWKIdentifier) async -> Void,
+        jwk: (JWKIdentifier) -> JWK
+    ) async -> SigningKey {
+        let kid = thumbprint(thumbprintMembers)
+        let keys = JWTKeyCollection()
+        var published: [JWK] = []
+        for identifier in [kid, legacyKid].map(JWKIdentifier.init(string:)) {
+            await add(keys, identifier)
+            published.append(jwk(identifier))
+        }
+        return SigningKey(
+            algorithm: algorithm,
+            kid: kid,
+            keys: keys,
+            publicJWKs: published,
+            derivationMaterial: derivation,
+            acceptedKids: [kid, legacyKid],
+            legacyKid: legacyKid
+        )
     }
 
     static func asymmetric(_ algorithm: JWTAlgorithmName, pem: String) async throws -> SigningKey {
-        let keys = JWTKeyCollection()
         switch algorithm {
         case .rs256:
             let key = try Insecure.RSA.PrivateKey(pem: pem)
             let publicKey = key.publicKey
-            let kid = kidFor(algorithm, publicBytes: publicKey.derRepresentation)
-            await keys.add(rsa: key, digestAlgorithm: .sha256, kid: JWKIdentifier(string: kid))
             let (modulus, exponent) = try publicKey.getKeyPrimitives()
-            let jwk = JWK.rsa(
-                .rs256,
-                identifier: JWKIdentifier(string: kid),
-                modulus: modulus.base64URLEncoded,
-                exponent: exponent.base64URLEncoded
-            )
-            return SigningKey(
-                algorithm: algorithm,
-                kid: kid,
-                keys: keys,
-                publicJWK: jwk,
-                derivationMaterial: SymmetricKey(data: key.derRepresentation)
+            let n = modulus.base64URLEncoded
+            let e = exponent.base64URLEncoded
+            return await make(
+                algorithm,
+                thumbprintMembers: ["e": e, "kty": "RSA", "n": n],
+                legacyKid: kidFor(algorithm, publicBytes: publicKey.derRepresentation),
+                derivation: SymmetricKey(data: key.derRepresentation),
+                add: { keys, kid in await keys.add(rsa: key, digestAlgorithm: .sha256, kid: kid) },
+                jwk: { kid in JWK.rsa(.rs256, identifier: kid, modulus: n, exponent: e) }
             )
         case .es256:
             let key = try ES256PrivateKey(pem: pem)
-            let publicPEM = key.publicKey.pemRepresentation
-            let kid = kidFor(algorithm, publicBytes: Data(publicPEM.utf8))
-            await keys.add(ecdsa: key, kid: JWKIdentifier(string: kid))
             guard let parameters = key.publicKey.parameters else { throw ConfigurationError("ES256 key has no public parameters") }
-            let jwk = JWK.ecdsa(.es256, identifier: JWKIdentifier(string: kid), x: parameters.x, y: parameters.y, curve: .p256)
-            return SigningKey(
-                algorithm: algorithm,
-                kid: kid,
-                keys: keys,
-                publicJWK: jwk,
-                derivationMaterial: SymmetricKey(data: Data(key.pemRepresentation.utf8))
+            return await make(
+                algorithm,
+                thumbprintMembers: ["crv": "P-256", "kty": "EC", "x": parameters.x, "y": parameters.y],
+                legacyKid: kidFor(algorithm, publicBytes: Data(key.publicKey.pemRepresentation.utf8)),
+                derivation: SymmetricKey(data: Data(key.pemRepresentation.utf8)),
+                add: { keys, kid in await keys.add(ecdsa: key, kid: kid) },
+                jwk: { kid in JWK.ecdsa(.es256, identifier: kid, x: parameters.x, y: parameters.y, curve: .p256) }
             )
         case .edDSA:
             let key = try EdDSA.PrivateKey(pem: pem)
             let publicRaw = key.publicKey.rawRepresentation
-            let kid = kidFor(algorithm, publicBytes: publicRaw)
-            await keys.add(eddsa: key, kid: JWKIdentifier(string: kid))
-            let jwk = JWK.octetKeyPair(.eddsa, identifier: JWKIdentifier(string: kid), x: publicRaw.base64URLEncoded, y: nil, curve: .ed25519)
-            return SigningKey(
-                algorithm: algorithm,
-                kid: kid,
-                keys: keys,
-                publicJWK: jwk,
-                derivationMaterial: SymmetricKey(data: key.rawRepresentation)
+            let x = publicRaw.base64URLEncoded
+            return await make(
+                algorithm,
+                thumbprintMembers: ["crv": "Ed25519", "kty": "OKP", "x": x],
+                legacyKid: kidFor(algorithm, publicBytes: publicRaw),
+                derivation: SymmetricKey(data: key.rawRepresentation),
+                add: { keys, kid in await keys.add(eddsa: key, kid: kid) },
+                jwk: { kid in JWK.octetKeyPair(.eddsa, identifier: kid, x: x, y: nil, curve: .ed25519) }
             )
         case .hs256:
             throw ConfigurationError("HS256 has no private key file; use --jwt-secret")
@@ -159,8 +224,10 @@ struct SigningKey: Sendable {
         }
         let pem = try generatePEM(configuration.jwtAlgorithm)
         let key = try await asymmetric(configuration.jwtAlgorithm, pem: pem)
-        let path = directory + "/" + key.kid + ".pem"
-        let temporary = directory + "/." + key.kid + ".pem.tmp"
+        // Files keep the `<alg>-<hash>` name, whose prefix says which algorithm they are for.
+        let name = key.legacyKid ?? key.kid
+        let path = directory + "/" + name + ".pem"
+        let temporary = directory + "/." + name + ".pem.tmp"
         guard writePrivateFile(temporary, Data(pem.utf8)), rename(temporary, path) == 0 else {
             try? fileManager.removeItem(atPath: temporary)
             throw ConfigurationError("cannot write the generated signing key to \(directory); check --data-dir permissions")

@@ -8,7 +8,7 @@ import NotesModels
 /// The public, unauthenticated documents: health, the JWKS and the OpenAPI description.
 struct WellKnownController: Sendable {
     let ping: @Sendable () async throws -> Void
-    let publicJWK: JWK?
+    let publicJWKs: [JWK]
     let openAPI: ByteBuffer
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -44,7 +44,7 @@ struct WellKnownController: Sendable {
     }
 
     @Sendable func jwks(request: Request, context: AppRequestContext) async throws -> Response {
-        var response = APIError.jsonResponse(status: .ok, body: KeySet(keys: publicJWK.map { [$0] } ?? []))
+        var response = APIError.jsonResponse(status: .ok, body: KeySet(keys: publicJWKs))
         response.headers[.cacheControl] = "public, max-age=300"
         return response
     }

@@ -143,6 +143,7 @@ extension TestClientProtocol {
 struct Forger {
     let keys: JWTKeyCollection
     let kid: String
+    var legacyKid: String? = nil
 
     static func hs256(secret: String = testSecret) async -> Forger {
         let key = await SigningKey.hmac(secret: secret)
@@ -155,7 +156,7 @@ struct Forger {
         let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".pem") }
         let pem = try String(contentsOfFile: folder + "/" + #require(files.first), encoding: .utf8)
         let key = try await SigningKey.asymmetric(config.jwtAlgorithm, pem: pem)
-        return Forger(keys: key.keys, kid: key.kid)
+        return Forger(keys: key.keys, kid: key.kid, legacyKid: key.legacyKid)
     }
 
     func sign(_ claims: AccessClaims, kid: String? = nil) async throws -> String {
