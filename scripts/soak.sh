@@ -113,7 +113,7 @@ for thread in threads: thread.start()
 start = time.monotonic()
 samples = []
 print("%6s %10s %6s %10s" % ("t (s)", "RSS (KiB)", "fds", "requests"))
-while time.monotonic() < stop:
+while time.monotonic() + 10 <= stop:
     time.sleep(10)
     rss, fds = sample()
     t = time.monotonic() - start
