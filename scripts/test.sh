@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/install-postgres.sh
+scripts/install-cluster-deps.sh
 swift build --build-tests
 
 # A cluster of our own in a temporary folder, stopped and removed however the run ends. If it

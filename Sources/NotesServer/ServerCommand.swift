@@ -32,6 +32,7 @@ public struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Bind address. (default: 127.0.0.1)") var hostname: String?
     @Option(help: "Port; 0 picks a free one. (default: 8080)") var port: String?
+    @Option(help: "Serve Prometheus GET /metrics on this port at --hostname; 0 picks one. (default: off)") var metricsPort: String?
     @Option(help: "Holds the SQLite file and generated signing keys. (default: ./notes-data)") var dataDir: String?
     @Option(help: "sqlite:///abs/path.sqlite (default: SQLite in the data dir)") var databaseUrl: String?
     @Option(help: "HS256, RS256, ES256 or EdDSA. (default: RS256)") var jwtAlgorithm: String?
@@ -79,6 +80,7 @@ public struct ServeCommand: AsyncParsableCommand {
         var config = ServerConfiguration()
         if let v = value(hostname, "HOSTNAME") { config.hostname = v }
         if let v = try integer(port, "PORT", "port") { config.port = v }
+        config.metricsPort = try integer(metricsPort, "METRICS_PORT", "metrics-port")
         if let v = value(dataDir, "DATA_DIR") { config.dataDirectory = v }
         config.databaseURL = value(databaseUrl, "DATABASE_URL")
         if let v = value(jwtAlgorithm, "JWT_ALGORITHM") {
@@ -117,11 +119,17 @@ public struct ServeCommand: AsyncParsableCommand {
         // Keys, the database and its WAL hold secrets and hashes: nothing the server creates is
         // readable by other users.
         umask(0o077)
-        let hooks = ServerHooks(onListening: { host, port in
-            let shown = host.contains(":") ? "[\(host)]" : host
-            // stdout is block-buffered when redirected; FileHandle writes straight through.
-            FileHandle.standardOutput.write(Data("listening on http://\(shown):\(port)\n".utf8))
-        })
+        let hooks = ServerHooks(
+            onListening: { host, port in
+                let shown = host.contains(":") ? "[\(host)]" : host
+                // stdout is block-buffered when redirected; FileHandle writes straight through.
+                FileHandle.standardOutput.write(Data("listening on http://\(shown):\(port)\n".utf8))
+            },
+            onMetricsListening: { host, port in
+                let shown = host.contains(":") ? "[\(host)]" : host
+                FileHandle.standardOutput.write(Data("metrics on http://\(shown):\(port)\n".utf8))
+            }
+        )
         do {
             let app = try await buildApplication(configuration: config, hooks: hooks)
             try await app.runService()
