@@ -88,10 +88,10 @@ struct ClusterTests {
             #expect(Set(seen).count == 5)
 
             let rotated = try await http.post(replicas[1].url + "/auth/refresh", json: RefreshRequest(refreshToken: pair.refreshToken))
-            #expect(rotated.status == 200, rotated.text)
+            #expect(rotated.status == 200, "\(rotated.text)")
             let replay = try await http.post(replicas[2].url + "/auth/refresh", json: RefreshRequest(refreshToken: pair.refreshToken))
             #expect(replay.status == 401)
-            #expect(replay.text.contains("already used"), replay.text)
+            #expect(replay.text.contains("already used"), "\(replay.text)")
             let newer: TokenPair = try rotated.decode()
             let revoked = try await http.post(replicas[0].url + "/auth/refresh", json: RefreshRequest(refreshToken: newer.refreshToken))
             #expect(revoked.status == 401, "the whole family was revoked: \(revoked.text)")

@@ -81,7 +81,7 @@ struct MetricsTests {
     @Test("access-token refusals are counted by the contract's message, and the key ring's state is a gauge")
     func refusals() async throws {
         let (registry, hooks) = Self.recording()
-        try await withApp(hooks: hooks) { client in
+        try await withApp(hooks: hooks) { (client: any TestClientProtocol) async throws -> Void in
             #expect(try await client.get("/me").status == .unauthorized)
             #expect(try await client.get("/me", token: "not.a.jwt").status == .unauthorized)
             #expect(try await client.get("/me", token: "garbage").status == .unauthorized)

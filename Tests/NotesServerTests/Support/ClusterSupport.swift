@@ -141,7 +141,7 @@ struct ClusterHTTP: Sendable {
         }
         let response = try await client.execute(request, timeout: .seconds(60))
         let body = try await response.body.collect(upTo: 4 << 20)
-        return Answer(status: Int(response.status.code), headers: response.headers, body: Data(buffer: body))
+        return Answer(status: Int(response.status.code), headers: response.headers, body: Data(body.readableBytesView))
     }
 
     func get(_ url: String, token: String? = nil) async throws -> Answer { try await send(.GET, url, token: token) }
