@@ -23,6 +23,14 @@ if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
     exit 0
 fi
 
+# A shell cannot trap a signal that was ignored when it started (as under nohup, or from some
+# process supervisors): start again with the default dispositions, so Ctrl-C and SIGTERM
+# always reach the cleanup below.
+if [ -z "${NOTES_CLUSTER_SIGNALS_RESET:-}" ]; then
+    export NOTES_CLUSTER_SIGNALS_RESET=1
+    exec env --default-signal=INT,TERM,HUP bash "$0" "$@"
+fi
+
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 PORT=${NOTES_CLUSTER_PORT:-8080}

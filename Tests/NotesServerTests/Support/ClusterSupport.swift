@@ -10,7 +10,7 @@ import Testing
 import Glibc
 #endif
 
-/// `scripts/cluster.sh` (or `make cluster`) as a child process in a session of its own: a
+/// `scripts/cluster.sh` (or `make cluster`) as a child process in a process group of its own: a
 /// PostgreSQL database, replicas of the built `notes-server` and nginx in front. Stopped with
 /// SIGTERM to the script, or SIGINT to its process group as Ctrl-C would; the script stops
 /// what it started.
@@ -34,8 +34,14 @@ final class ClusterProcess: Sendable {
     /// `environment` adds to or overrides that.
     init(_ command: [String] = ["scripts/cluster.sh"], environment: [String: String] = [:]) throws {
         process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = command
+        // In a process group of its own, under the same PID (setsid(1) would fork when the
+        // child already leads a group), so SIGINT to the group is Ctrl-C in a terminal.
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments =
+            [
+                "-c",
+                "import os, sys\nif os.getpgrp() != os.getpid(): os.setpgid(0, 0)\nos.execvp(sys.argv[1], sys.argv[1:])",
+            ] + command
         process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot())
         let base: [String: String] = [
             "NOTES_CLUSTER_BIN": ServerProcessTests.binary.deletingLastPathComponent().path,
