@@ -105,7 +105,8 @@ chmod 700 "$DIR"
 if [ -n "${NOTES_CLUSTER_DATABASE_URL:-}" ]; then
     DATABASE_URL=$NOTES_CLUSTER_DATABASE_URL
 else
-    PG_DIR="$DIR/postgres"
+    # A folder of its own: as root, PostgreSQL runs as the postgres user, who cannot enter $DIR.
+    PG_DIR=$(mktemp -d "${TMPDIR:-/tmp}/securenotes-cluster-pg.XXXXXX")
     DATABASE_URL=$("$ROOT/scripts/pg-throwaway.sh" start "$PG_DIR")
 fi
 (umask 077 && printf '%s\n' "$DATABASE_URL" >"$DIR/database-url")
@@ -161,6 +162,7 @@ pid $DIR/nginx/nginx.pid;
 error_log $DIR/nginx/error.log warn;
 events { worker_connections 1024; }
 http {
+    server_tokens off;
     log_format notes '\$remote_addr [\$time_iso8601] "\$request" \$status \$request_id upstream=\$upstream_addr/\$upstream_status';
     access_log $DIR/nginx/access.log notes;
     client_body_temp_path $DIR/nginx/tmp/body;
