@@ -108,7 +108,7 @@ func buildApplication(
             logger: logger,
             onListening: hooks.onMetricsListening
         )
-        app.addServices(MetricsService(app: listener, apiListening: apiListening))
+        app.addServices(MetricsService(app: listener, apiListening: apiListening, hostname: configuration.hostname, port: metricsPort))
     }
     let sweeper = SessionSweeper(storage: storage, now: hooks.now, logger: logger)
     app.addServices(sweeper)

@@ -136,6 +136,12 @@ public struct ServeCommand: AsyncParsableCommand {
         } catch let error as ConfigurationError {
             Self.printError("notes-server: \(error.description)")
             throw ExitCode(78)
+        } catch let error as MetricsPortInUse {
+            Self.printError(
+                "notes-server: the metrics port \(error.port) on \(error.hostname) is already in use; "
+                    + "choose another with --metrics-port (or NOTES_METRICS_PORT), or --metrics-port 0 for any free port"
+            )
+            throw ExitCode(69)
         } catch  where Self.isAddressInUse(error) {
             Self.printError(
                 "notes-server: port \(config.port) on \(config.hostname) is already in use (another notes-server, or make demo?); "

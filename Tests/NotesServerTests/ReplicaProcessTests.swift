@@ -37,6 +37,20 @@ struct ReplicaProcessTests {
         #expect(try await server.exitStatus() == 0)
     }
 
+    @Test("a metrics port already in use exits 69 with one line that names --metrics-port")
+    func metricsPortInUse() async throws {
+        let first = try ServerProcess(["--port", "0", "--metrics-port", "0", "--data-dir", try temporaryDirectory(), "--bcrypt-cost", "4"])
+        _ = try await first.baseURL()
+        try await first.waitUntil("the metrics line") { first.stdout.contains("metrics on http://") }
+        let taken = try #require(first.stdout.split(separator: "\n").last.flatMap { $0.split(separator: ":").last })
+        let second = try ServerProcess(["--port", "0", "--metrics-port", String(taken), "--data-dir", try temporaryDirectory(), "--bcrypt-cost", "4"])
+        #expect(try await second.exitStatus() == 69)
+        let lines = second.stderr.split(separator: "\n").filter { $0.hasPrefix("notes-server: ") }
+        #expect(lines.count == 1 && lines[0].contains("metrics port \(taken)") && lines[0].contains("--metrics-port"), "\(second.stderr)")
+        first.process.terminate()
+        _ = try await first.exitStatus()
+    }
+
     @Test("a well-formed X-Request-Id is kept in the response and every log line; anything else is replaced")
     func requestIDs() async throws {
         let server = try ServerProcess(["--port", "0", "--data-dir", try temporaryDirectory(), "--bcrypt-cost", "4", "--log-level", "info"])

@@ -126,11 +126,23 @@ struct PrometheusMetrics: Sendable {
 struct MetricsService<App: ApplicationProtocol>: Service {
     let app: App
     let apiListening: Latch
+    let hostname: String
+    let port: Int
 
     func run() async throws {
         guard await apiListening.wait() else { return }
-        try await app.run()
+        do {
+            try await app.run()
+        } catch  where ServeCommand.isAddressInUse(error) {
+            throw MetricsPortInUse(hostname: hostname, port: port)
+        }
     }
+}
+
+/// The metrics port was taken: said apart from the API port, so the message names the right option.
+struct MetricsPortInUse: Error {
+    let hostname: String
+    let port: Int
 }
 
 /// Opens once; waiters return true when it opened, false when cancelled first.
