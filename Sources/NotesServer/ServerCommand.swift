@@ -119,7 +119,7 @@ public struct ServeCommand: AsyncParsableCommand {
         // Keys, the database and its WAL hold secrets and hashes: nothing the server creates is
         // readable by other users.
         umask(0o077)
-        let hooks = ServerHooks(
+        var hooks = ServerHooks(
             onListening: { host, port in
                 let shown = host.contains(":") ? "[\(host)]" : host
                 // stdout is block-buffered when redirected; FileHandle writes straight through.
@@ -131,8 +131,12 @@ public struct ServeCommand: AsyncParsableCommand {
             }
         )
         do {
+            let listener = Listener()
+            hooks.listener = listener
             let app = try await buildApplication(configuration: config, hooks: hooks)
-            try await app.runService()
+            var logger = Logger(label: "notes-server")
+            logger.logLevel = config.logLevel
+            try await runDraining(app, listener: listener, logger: logger)
         } catch let error as ConfigurationError {
             Self.printError("notes-server: \(error.description)")
             throw ExitCode(78)
