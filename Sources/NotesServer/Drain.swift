@@ -27,9 +27,12 @@ final class Listener: Sendable {
 func runDraining(_ app: some ApplicationProtocol, listener: Listener, delay: Duration = .seconds(1), logger: Logger) async throws {
     let group = ServiceGroup(configuration: .init(services: [app], logger: logger))
     let draining = DrainFlag()
+    // Trapped before anything starts: a signal that came before the handler would kill the
+    // process outright.
+    let signals = await UnixSignalsSequence(trapping: .sigterm, .sigint)
     try await withThrowingTaskGroup(of: Void.self) { tasks in
         tasks.addTask {
-            for await signal in await UnixSignalsSequence(trapping: .sigterm, .sigint) {
+            for await signal in signals {
                 draining.set()
                 logger.info("draining: the listener is closed, requests in flight finish", metadata: ["signal": .string("\(signal)")])
                 await listener.close()
