@@ -37,6 +37,9 @@ func runDraining(_ app: some ApplicationProtocol, listener: Listener, delay: Dur
                 logger.info("draining: the listener is closed, requests in flight finish", metadata: ["signal": .string("\(signal)")])
                 await listener.close()
                 try? await Task.sleep(for: delay)
+                // Quiesces the open connections (idle ones close, busy ones after their answer).
+                // Hummingbird then logs "Server shutdown error: Already closed" for the listener
+                // closed above; the quiescing itself has happened.
                 await group.triggerGracefulShutdown()
                 return
             }
