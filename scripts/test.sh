@@ -16,8 +16,8 @@ trap 'scripts/pg-throwaway.sh stop "$pg_dir"' EXIT
 NOTES_TEST_POSTGRES_URL="$(scripts/pg-throwaway.sh start "$pg_dir")"
 export NOTES_TEST_POSTGRES_URL
 
-swift test --skip-build --skip 'ClusterTests|ReplicaProcessTests'
-# The cluster and replica tests start nginx and server processes and put them under load:
+swift test --skip-build --skip 'ClusterTests|ReplicaProcessTests|MetricsTests'
+# The cluster, replica and metrics tests (nginx, server processes, load) run
 # after the rest, so that their load cannot push another test past its deadline.
-swift test --skip-build --filter 'ClusterTests|ReplicaProcessTests'
+swift test --skip-build --filter 'ClusterTests|ReplicaProcessTests|MetricsTests'
 swift format lint --strict --recursive Package.swift Shared Sources Tests
