@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DATA_DIR ?= ./notes-data
 
-.PHONY: deps build test lint format server demo clean soak
+.PHONY: deps build test lint format server demo cluster clean soak
 
 deps:
 	@scripts/install-deps.sh
@@ -30,6 +30,10 @@ server: deps
 
 demo:
 	scripts/demo.sh
+
+# PostgreSQL, three replicas and nginx on loopback; prints the one URL to use, Ctrl-C stops all.
+cluster:
+	scripts/cluster.sh
 
 clean:
 	rm -rf .build $(DATA_DIR)

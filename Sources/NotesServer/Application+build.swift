@@ -4,6 +4,7 @@ import HummingbirdAuth
 import HummingbirdCore
 import HummingbirdTLS
 import Logging
+public import Metrics
 import NIOCore
 import NIOSSL
 import ServiceLifecycle
@@ -12,19 +13,30 @@ import ServiceLifecycle
 public struct ServerHooks: Sendable {
     /// Called once the socket is bound, with the real port (useful with port 0).
     public var onListening: @Sendable (_ host: String, _ port: Int) async -> Void
+    /// Called once the metrics listener (`--metrics-port`) is bound, after `onListening`.
+    public var onMetricsListening: @Sendable (_ host: String, _ port: Int) async -> Void
     /// Called after every response with its method, path and status.
     public var onRequest: @Sendable (_ method: String, _ path: String, _ status: Int) -> Void
     /// The clock for tokens, sessions and throttling.
     public var now: @Sendable () -> Date
+    /// Where metrics go. Nil: with `--metrics-port`, a Prometheus registry of this app's own
+    /// (served on that port); without, nowhere.
+    public var metricsFactory: (any MetricsFactory)?
+    /// Receives the API's listening channel, so that `serve` can close it first on SIGTERM.
+    var listener: Listener?
 
     public init(
         onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
+        onMetricsListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
         onRequest: @escaping @Sendable (_ method: String, _ path: String, _ status: Int) -> Void = { _, _, _ in },
-        now: @escaping @Sendable () -> Date = { Date() }
+        now: @escaping @Sendable () -> Date = { Date() },
+        metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.onListening = onListening
+        self.onMetricsListening = onMetricsListening
         self.onRequest = onRequest
         self.now = now
+        self.metricsFactory = metricsFactory
     }
 }
 
@@ -51,7 +63,10 @@ func openStorage(_ location: DatabaseLocation, deadline: Duration = .seconds(10)
             throw ConfigurationError("cannot open the SQLite database \(path): \(error); check --data-dir or --database-url")
         }
     case .postgres(let location):
-        return try PostgresDatabase(location: location, deadline: deadline, logger: logger).storage
+        let database = try PostgresDatabase(location: location, deadline: deadline, logger: logger)
+        var storage = database.storage
+        storage.whileHoldingLock = { key, logger, work in try await database.whileHoldingLock(key, logger: logger, work) }
+        return storage
     }
 }
 
@@ -72,18 +87,36 @@ func buildApplication(
     let seeds = try configuration.seedFile.map { path in (path: path, file: try Seeder.read(path: path)) }
     let hasher: PasswordHasher
     if let given { hasher = given } else { hasher = try await PasswordHasher(cost: configuration.bcryptCost) }
-    let router = try buildRouter(configuration: configuration, storage: storage, key: key, hasher: hasher, hooks: hooks)
+    // Each app has a registry of its own: tests run several apps in one process.
+    let prometheus = configuration.metricsPort == nil ? nil : PrometheusMetrics()
+    let metrics = (hooks.metricsFactory ?? prometheus?.factory).map(ServerMetrics.init) ?? .disabled
+    // Until the key ring lands the server has exactly one verifying key, and it is current.
+    metrics.signingKeys(state: "current", count: 1)
+    let router = try buildRouter(configuration: configuration, storage: storage, key: key, hasher: hasher, hooks: hooks, metrics: metrics)
 
+    let apiListening = Latch()
     var app = Application(
         router: router,
         server: try httpServer(configuration),
         configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: "notes-server"),
         onServerRunning: { channel in
+            hooks.listener?.set(channel)
             await hooks.onListening(configuration.hostname, channel.localAddress?.port ?? configuration.port)
+            apiListening.open()
         },
         logger: logger
     )
     app.addServices(storage.services)
+    if let prometheus, let metricsPort = configuration.metricsPort {
+        // Added before the API server, so it stops after it: metrics stay readable while draining.
+        let listener = prometheus.application(
+            hostname: configuration.hostname,
+            port: metricsPort,
+            logger: logger,
+            onListening: hooks.onMetricsListening
+        )
+        app.addServices(MetricsService(app: listener, apiListening: apiListening, hostname: configuration.hostname, port: metricsPort))
+    }
     let sweeper = SessionSweeper(storage: storage, now: hooks.now, logger: logger)
     app.addServices(sweeper)
     // With the storage's services running and before the server binds: migrations, seeds, a
@@ -104,7 +137,8 @@ func buildRouter(
     storage: Storage,
     key: SigningKey,
     hasher: PasswordHasher,
-    hooks: ServerHooks
+    hooks: ServerHooks,
+    metrics: ServerMetrics = .disabled
 ) throws -> Router<AppRequestContext> {
     let accessTokens = AccessTokens(
         key: key,
@@ -120,7 +154,7 @@ func buildRouter(
     // HEAD is answered wherever GET is, as HTTP expects.
     let router = Router(context: AppRequestContext.self, options: .autoGenerateHeadEndpoints)
     // First, so it wraps every route and the not-found responder too.
-    router.add(middleware: ErrorMiddleware(routes: routeTable, onRequest: hooks.onRequest))
+    router.add(middleware: ErrorMiddleware(routes: routeTable, onRequest: hooks.onRequest, metrics: metrics))
 
     WellKnownController(ping: storage.ping, publicJWKs: key.publicJWKs, openAPI: try OpenAPIDocument.load()).addRoutes(to: router)
     let auth = AuthController(
@@ -200,7 +234,25 @@ struct SessionSweeper: Service {
         }
     }
 
-    func sweep() async {
+    /// The advisory lock key of the sweep ("sweep" in ASCII): one replica sweeps at a time.
+    static let lockKey: Int64 = 0x73_7765_6570
+
+    /// Sweeps if no other replica is sweeping now (on SQLite: always); returns whether it swept.
+    @discardableResult
+    func sweep() async -> Bool {
+        do {
+            let swept = try await storage.whileHoldingLock(Self.lockKey, logger) { await sweepNow() }
+            if !swept { logger.debug("another replica is sweeping sessions; skipped") }
+            return swept
+        } catch {
+            if !Task.isCancelled {
+                logger.warning("could not take the sweep lock", metadata: ["error": .string(String(describing: error))])
+            }
+            return false
+        }
+    }
+
+    func sweepNow() async {
         do {
             let date = now()
             let sessions = try await storage.sessions.deleteEnded(at: date, logger: logger)

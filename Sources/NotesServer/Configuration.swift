@@ -29,6 +29,8 @@ public enum DatabaseLocation: Sendable, Equatable {
 public struct ServerConfiguration: Sendable {
     public var hostname: String = "127.0.0.1"
     public var port: Int = 8080
+    /// A second listener at `hostname` serving Prometheus `GET /metrics`; nil: none.
+    public var metricsPort: Int?
     public var dataDirectory: String = "./notes-data"
     public var databaseURL: String?
     public var jwtAlgorithm: JWTAlgorithmName = .rs256
@@ -70,6 +72,9 @@ public struct ServerConfiguration: Sendable {
     public func validate() throws(ConfigurationError) {
         guard (0...65_535).contains(port) else {
             throw ConfigurationError("--port must be between 0 and 65535 (0 picks a free port), got \(port)")
+        }
+        if let metricsPort, !(0...65_535).contains(metricsPort) {
+            throw ConfigurationError("--metrics-port must be between 0 and 65535 (0 picks a free port), got \(metricsPort)")
         }
         guard !hostname.isEmpty else { throw ConfigurationError("--hostname must not be empty") }
         guard (1...Self.maxTTL).contains(accessTokenTTL) else {

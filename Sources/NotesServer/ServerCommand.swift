@@ -32,6 +32,7 @@ public struct ServeCommand: AsyncParsableCommand {
 
     @Option(help: "Bind address. (default: 127.0.0.1)") var hostname: String?
     @Option(help: "Port; 0 picks a free one. (default: 8080)") var port: String?
+    @Option(help: "Serve Prometheus GET /metrics on this port at --hostname; 0 picks one. (default: off)") var metricsPort: String?
     @Option(help: "Holds the SQLite file and generated signing keys. (default: ./notes-data)") var dataDir: String?
     @Option(help: "sqlite:///abs/path.sqlite (default: SQLite in the data dir)") var databaseUrl: String?
     @Option(help: "HS256, RS256, ES256 or EdDSA. (default: RS256)") var jwtAlgorithm: String?
@@ -86,6 +87,7 @@ public struct ServeCommand: AsyncParsableCommand {
         var config = ServerConfiguration()
         if let v = value(hostname, "HOSTNAME") { config.hostname = v }
         if let v = try integer(port, "PORT", "port") { config.port = v }
+        config.metricsPort = try integer(metricsPort, "METRICS_PORT", "metrics-port")
         if let v = value(dataDir, "DATA_DIR") { config.dataDirectory = v }
         config.databaseURL = value(databaseUrl, "DATABASE_URL")
         if let v = value(jwtAlgorithm, "JWT_ALGORITHM") {
@@ -129,17 +131,33 @@ public struct ServeCommand: AsyncParsableCommand {
         // Keys, the database and its WAL hold secrets and hashes: nothing the server creates is
         // readable by other users.
         umask(0o077)
-        let hooks = ServerHooks(onListening: { host, port in
-            let shown = host.contains(":") ? "[\(host)]" : host
-            // stdout is block-buffered when redirected; FileHandle writes straight through.
-            FileHandle.standardOutput.write(Data("listening on \(config.scheme)://\(shown):\(port)\n".utf8))
-        })
+        var hooks = ServerHooks(
+            onListening: { host, port in
+                let shown = host.contains(":") ? "[\(host)]" : host
+                // stdout is block-buffered when redirected; FileHandle writes straight through.
+                FileHandle.standardOutput.write(Data("listening on \(config.scheme)://\(shown):\(port)\n".utf8))
+            },
+            onMetricsListening: { host, port in
+                let shown = host.contains(":") ? "[\(host)]" : host
+                FileHandle.standardOutput.write(Data("metrics on http://\(shown):\(port)\n".utf8))
+            }
+        )
         do {
+            let listener = Listener()
+            hooks.listener = listener
             let app = try await buildApplication(configuration: config, hooks: hooks)
-            try await app.runService()
+            var logger = Logger(label: "notes-server")
+            logger.logLevel = config.logLevel
+            try await runDraining(app, listener: listener, logger: logger)
         } catch let error as ConfigurationError {
             Self.printError("notes-server: \(error.description)")
             throw ExitCode(78)
+        } catch let error as MetricsPortInUse {
+            Self.printError(
+                "notes-server: the metrics port \(error.port) on \(error.hostname) is already in use; "
+                    + "choose another with --metrics-port (or NOTES_METRICS_PORT), or --metrics-port 0 for any free port"
+            )
+            throw ExitCode(69)
         } catch  where Self.isAddressInUse(error) {
             Self.printError(
                 "notes-server: port \(config.port) on \(config.hostname) is already in use (another notes-server, or make demo?); "

@@ -69,7 +69,7 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
         // Half-close, like a lingering close: the client may still be sending the rest of what
         // could not be read, and a full close now would reset the connection and lose the answer.
         // The idle timeout closes it for good.
-        context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+        context.writeAndFlush(wrapOutboundOut(.end(nil))).assumeIsolated().whenComplete { _ in
             context.close(mode: .output, promise: nil)
         }
     }

@@ -18,6 +18,12 @@ final class RouteTable: Sendable {
         routes.withLock { $0 = entries }
     }
 
+    /// Whether `pattern` is one of the router's route patterns (as `context.endpointPath` gives them).
+    func isRoute(_ pattern: String) -> Bool {
+        let parts = pattern.split(separator: "/")
+        return routes.withLock { routes in routes.contains { $0.components == parts } }
+    }
+
     /// The methods routed for a path, in a stable order.
     func methods(for path: String) -> [HTTPRequest.Method] {
         let parts = path.split(separator: "/")
@@ -36,27 +42,53 @@ final class RouteTable: Sendable {
     }
 }
 
-/// Sits outside every route: gives each request an id (logged and sent as `X-Request-Id`),
-/// logs one line per request without headers or bodies, and turns every error into the
+/// Sits outside every route: gives each request an id (kept from a load balancer's
+/// `X-Request-Id` when it is well-formed; logged and sent back), logs one line per request
+/// without headers or bodies, records the request's metrics, and turns every error into the
 /// contract's JSON — anything unexpected into a 500 whose detail only the log sees.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = AppRequestContext
 
     /// A valid field name (the initialiser only fails on invalid characters).
     static let requestIDHeader = HTTPField.Name("X-Request-Id")
+    /// The logger metadata key Hummingbird keeps the request id under (`context.id` reads it).
+    static let requestIDMetadataKey = "hb.request.id"
 
     let routes: RouteTable
     let onRequest: @Sendable (_ method: String, _ path: String, _ status: Int) -> Void
+    var metrics: ServerMetrics = .disabled
+
+    /// An incoming id worth keeping: 1–128 characters of `[A-Za-z0-9._:-]`.
+    static func acceptableRequestID(_ value: String) -> Bool {
+        let bytes = value.utf8
+        guard (1...128).contains(bytes.count) else { return false }
+        return bytes.allSatisfy { byte in
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"),
+                UInt8(ascii: "."), UInt8(ascii: "_"), UInt8(ascii: ":"), UInt8(ascii: "-"):
+                true
+            default:
+                false
+            }
+        }
+    }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         let start = ContinuousClock.now
+        var context = context
+        // A balancer's id follows the request into every log line and the response.
+        if let name = Self.requestIDHeader, let incoming = request.headers[name], Self.acceptableRequestID(incoming) {
+            context.logger[metadataKey: Self.requestIDMetadataKey] = .string(incoming)
+        }
         let requestID = context.id
         context.logger.trace("request received", metadata: ["method": .string(request.method.rawValue), "path": .string(request.uri.path)])
         var response: Response
+        var contractError: APIError?
         do {
             response = try await next(request, context)
         } catch {
-            response = self.response(for: error, request: request, context: context)
+            contractError = self.contractError(for: error, request: request)
+            response = contractError?.response() ?? internalError(error, context: context)
         }
         if let name = Self.requestIDHeader { response.headers[name] = requestID }
         let elapsed = ContinuousClock.now - start
@@ -72,21 +104,26 @@ struct ErrorMiddleware: RouterMiddleware {
                 "duration_ms": .stringConvertible(Int(elapsed / .milliseconds(1))),
             ]
         )
+        // The route pattern (`/notes/{id}`), never the raw path: ids stay out of labels, and
+        // made-up paths cannot grow the label set.
+        let route = context.endpointPath.flatMap { routes.isRoute($0) ? $0 : nil } ?? "unmatched"
+        metrics.request(method: request.method.rawValue, route: route, status: status, duration: elapsed)
+        metrics.outcome(route: route, method: request.method.rawValue, status: status, error: contractError)
         onRequest(request.method.rawValue, request.uri.path, status)
         return response
     }
 
-    func response(for error: any Error, request: Request, context: Context) -> Response {
+    /// The contract error a thrown error stands for; nil for an unexpected one (a 500).
+    func contractError(for error: any Error, request: Request) -> APIError? {
         switch error {
         case let error as APIError:
-            return error.response()
+            return error
         case StorageError.unavailable:
-            return APIError.unavailable.response()
+            return APIError.unavailable
         case let error as HTTPError:
-            return Self.mapped(error, request: request, routes: routes)?.response()
-                ?? internalError(error, context: context)
+            return Self.mapped(error, request: request, routes: routes)
         default:
-            return internalError(error, context: context)
+            return nil
         }
     }
 

@@ -186,4 +186,8 @@ struct Storage: Sendable {
     var services: [any Service]
     /// Brings the schema up to date; runs with `services` running, before the server binds.
     var prepare: @Sendable (_ logger: Logger) async throws -> Void
+    /// Runs `work` only while holding the database lock `key`, so one replica at a time does
+    /// it; returns whether it ran (false: another one holds the lock). SQLite has one server,
+    /// so there it always runs.
+    var whileHoldingLock: LockRunner = Storage.runWithoutLock
 }
