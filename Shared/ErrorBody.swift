@@ -92,7 +92,7 @@ public struct ErrorBody: Codable, Sendable, Equatable {
         static func unixSeconds(_ date: Date) -> Int64 {
             let seconds = date.timeIntervalSince1970.rounded(.down)
             if seconds.isNaN { return 0 }
-            if seconds >= 9_223_372_036_854_775_807 { return .max }
+            if seconds >= 9_223_372_036_854_775_808 { return .max }  // 2^63
             if seconds <= -9_223_372_036_854_775_808 { return .min }
             return Int64(seconds)
         }

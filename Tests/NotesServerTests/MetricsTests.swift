@@ -51,10 +51,13 @@ struct MetricsTests {
         #expect(!text.contains("alice"), "no username in a label")
     }
 
-    @Test("login outcomes success, failure and throttled; refresh outcomes rotated, reused and unknown", arguments: Engine.allCases)
+    @Test("login outcomes success, failure and throttled; refresh outcomes rotated, reused, expired and unknown", arguments: Engine.allCases)
     func outcomes(engine: Engine) async throws {
-        let (registry, hooks) = Self.recording()
-        let config = try await testConfiguration(engine: engine)
+        var (registry, hooks) = Self.recording()
+        let clock = TestClock()
+        hooks.now = clock.now
+        var config = try await testConfiguration(engine: engine)
+        config.refreshTokenTTL = 600
         let secretParts = try await withApp(config, hooks: hooks) { client in
             try await client.register("bob")
             let first = try await client.login("bob")
@@ -63,17 +66,23 @@ struct MetricsTests {
             #expect(rotated.status == .ok)
             #expect(try await refresh(first.refreshToken).status == .unauthorized, "a replay is reuse")
             #expect(try await refresh("not-a-token-we-issued").status == .unauthorized)
+            let later = try await client.login("bob")
+            clock.advance(601)
+            let expired = try await refresh(later.refreshToken)
+            #expect(expired.status == .unauthorized)
+            #expect(expired.error?.name == "AuthenticationError")
             for _ in 0..<5 { #expect(try await client.loginResponse("bob", "wrong-password").status == .unauthorized) }
             #expect(try await client.loginResponse("bob", "correct-horse").status == .tooManyRequests)
             return [first.accessToken, first.refreshToken]
         }
         let text = registry.emitToString()
-        #expect(Self.sample(text, "notes_logins_total", [("outcome", "success")]) == 1, "\(text)")
+        #expect(Self.sample(text, "notes_logins_total", [("outcome", "success")]) == 2, "\(text)")
         #expect(Self.sample(text, "notes_logins_total", [("outcome", "failure")]) == 5)
         #expect(Self.sample(text, "notes_logins_total", [("outcome", "throttled")]) == 1)
         #expect(Self.sample(text, "notes_refreshes_total", [("outcome", "rotated")]) == 1)
         #expect(Self.sample(text, "notes_refreshes_total", [("outcome", "reused")]) == 1)
         #expect(Self.sample(text, "notes_refreshes_total", [("outcome", "unknown")]) == 1)
+        #expect(Self.sample(text, "notes_refreshes_total", [("outcome", "expired")]) == 1)
         for secret in secretParts { #expect(!text.contains(secret), "no token in a label") }
         #expect(!text.contains("bob"))
     }

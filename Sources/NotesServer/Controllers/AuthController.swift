@@ -86,8 +86,10 @@ struct AuthController: Sendable {
         let date = now()
         let (outcome, newToken) = try await refreshTokens.rotate(body.refreshToken, at: date, logger: context.logger)
         switch outcome {
-        case .invalid, .expired:
+        case .invalid:
             throw APIError.badRefreshToken
+        case .expired:
+            throw APIError.authentication("refresh token has expired (the session is over); log in again")
         case .reused:
             context.logger.warning("refresh token reuse: session family revoked")
             throw APIError.authentication("refresh token was already used; the session is revoked, log in again")

@@ -23,6 +23,7 @@ struct ServerMetrics: Sendable {
     /// How the contract's messages for a busy server and a replayed refresh token begin.
     static let busyMessageStart = "the server is busy"
     static let reusedMessageStart = "refresh token was already used"
+    static let expiredMessageStart = "refresh token has expired"
 
     /// One answered request: `route` is the matched pattern (`/notes/{id}`), never the raw path.
     func request(method: String, route: String, status: Int, duration: Duration) {
@@ -75,9 +76,15 @@ struct ServerMetrics: Sendable {
             if status == 200 {
                 refresh(.rotated)
             } else if status == 401, let error {
-                // Storage answers `.invalid` for unknown, expired and revoked tokens alike, so
-                // an expired family is counted as `unknown` until it can be told apart.
-                refresh(error.message.hasPrefix(Self.reusedMessageStart) ? .reused : .unknown)
+                // Told apart by the start of the message AuthController gives each outcome;
+                // revoked sessions count as unknown (their tokens answer alike).
+                if error.message.hasPrefix(Self.reusedMessageStart) {
+                    refresh(.reused)
+                } else if error.message.hasPrefix(Self.expiredMessageStart) {
+                    refresh(.expired)
+                } else {
+                    refresh(.unknown)
+                }
             }
         default:
             break
