@@ -66,9 +66,17 @@ struct PaginationSearchTests {
             let token = try await client.signUp("alice")
             let a = try await client.createNote(token, title: "a")
             let b = try await client.createNote(token, title: "b")
-            _ = try await client.execute(uri: "/notes/\(a.id)", method: .patch, headers: jsonHeaders(token), body: jsonBody(NotePatch(title: "a2")))
+            let edited = try await client.execute(
+                uri: "/notes/\(a.id)",
+                method: .patch,
+                headers: jsonHeaders(token),
+                body: jsonBody(NotePatch(title: "a2"))
+            )
+            #expect(edited.status == .ok, "the edit itself succeeded: \(edited.text)")
             let page: Page<Note> = try await client.get("/notes", token: token).decode()
             #expect(page.items.map(\.id) == [b.id, a.id])
+            #expect(page.items.last?.title == "a2", "the listed note is the edited one")
+            #expect(page.items.last?.updatedAt ?? .distantPast >= page.items.last?.createdAt ?? .distantFuture)
         }
     }
 
@@ -156,9 +164,12 @@ struct PaginationSearchTests {
         try await withApp(engine: engine) { client in
             let alice = try await client.signUp("alice")
             let bob = try await client.signUp("bob")
-            _ = try await client.createNote(alice, title: "secret", body: "password hint")
+            let hers = try await client.createNote(alice, title: "secret", body: "password hint")
             let page: Page<Note> = try await client.get("/notes?q=secret", token: bob).decode()
             #expect(page.items.isEmpty)
+            // The positive control: the same search finds it for its owner.
+            let own: Page<Note> = try await client.get("/notes?q=secret", token: alice).decode()
+            #expect(own.items.map(\.id) == [hers.id])
         }
     }
 }

@@ -198,10 +198,15 @@ struct TokenTests {
     func unknownKid() async throws {
         try await withApp { client in
             let user = try await client.register("alice")
-            let token = try await Forger.hs256().sign(.valid(for: user), kid: "someone-elses-key")
+            let forger = await Forger.hs256()
+            // Signed with the real secret: only the kid is wrong, and that alone refuses it.
+            let token = try await forger.sign(.valid(for: user), kid: "someone-elses-key")
             let response = try await client.get("/me", token: token)
             #expect(response.status == .unauthorized)
             #expect(response.error?.name == "JsonWebTokenError")
+            #expect(response.error?.message == "invalid kid")
+            #expect(response.headers[.wwwAuthenticate]?.contains(#"error_description="invalid kid""#) == true)
+            #expect(try await client.get("/me", token: try await forger.sign(.valid(for: user))).status == .ok, "the same token with our kid passes")
         }
     }
 
