@@ -8,6 +8,7 @@
 #   SOAK_CLIENTS=8    concurrent load threads
 #   SOAK_BIN=…        the notes-server to test (default: a release build, built when missing)
 #   SOAK_DATABASE=postgres   run on a throwaway PostgreSQL instead of SQLite
+#   SOAK_KEEP=0       the share of created notes left in place (0: each is deleted again)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -49,6 +50,7 @@ url = urllib.parse.urlparse(os.environ["URL"])
 pid = os.environ["PID"]
 duration = float(os.environ["MINUTES"]) * 60
 clients = int(os.environ["CLIENTS"])
+keep = float(os.environ.get("SOAK_KEEP", "0"))
 stop = time.monotonic() + duration
 counts = {"requests": 0, "5xx": 0, "errors": 0}
 kinds = {}
@@ -83,7 +85,9 @@ def worker(index):
             elif roll < 0.25:
                 words = " ".join(random.choice(["alpha", "beta", "gamma", "delta"]) for _ in range(random.randint(5, 50)))
                 status, note = call(conn, "POST", "/notes", {"title": "soak %d" % random.randint(0, 9999), "body": words, "tags": ["soak"]}, token)
-                if status == 201 and random.random() < 0.5:
+                # Keep the data set about the same size (SOAK_KEEP of the notes stay), so that
+                # growth in RSS means the server, not SQLite caching a growing database.
+                if status == 201 and random.random() >= keep:
                     call(conn, "DELETE", "/notes/" + note["id"], token=token)
             elif roll < 0.45:
                 call(conn, "GET", "/notes?q=" + urllib.parse.quote(random.choice(["alpha", "beta gamma", "delta"])) + "&limit=20", token=token)
