@@ -134,3 +134,32 @@ public struct HealthStatus: Codable, Sendable, Equatable {
         self.status = status
     }
 }
+
+/// `POST /auth/password` body.
+public struct PasswordChangeRequest: Codable, Sendable, Equatable {
+    public var currentPassword: String
+    public var newPassword: String
+
+    public init(currentPassword: String, newPassword: String) {
+        self.currentPassword = currentPassword
+        self.newPassword = newPassword
+    }
+}
+
+/// One live session (refresh-token family) of the user, as `GET /auth/sessions` lists it.
+/// `current` is true for the session of the access token that asked.
+public struct Session: Codable, Sendable, Equatable, Hashable {
+    public var id: UUID
+    public var createdAt: Date
+    public var lastUsedAt: Date
+    public var expiresAt: Date
+    public var current: Bool
+
+    public init(id: UUID, createdAt: Date, lastUsedAt: Date, expiresAt: Date, current: Bool) {
+        self.id = id
+        self.createdAt = createdAt
+        self.lastUsedAt = lastUsedAt
+        self.expiresAt = expiresAt
+        self.current = current
+    }
+}

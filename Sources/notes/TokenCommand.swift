@@ -32,7 +32,7 @@ struct Token: NotesSubcommand {
 
     func execute(in context: CommandContext) async throws {
         guard let session = try await context.api.currentSession() else {
-            throw NotesClientError.notLoggedIn(context.api.server)
+            throw NotesClientError.notLoggedIn(context.api.displayServer)
         }
         if raw {
             context.output.line(session.accessToken)
@@ -58,7 +58,7 @@ struct Token: NotesSubcommand {
             if jwt.algorithm == "HS256" {
                 output.line("  kid  \(kid) names the shared secret; HS256 keys are secret, so the JWKS lists none")
             } else {
-                output.line("  kid  \(kid) names the signing key; its public half is in \(context.api.server)/.well-known/jwks.json")
+                output.line("  kid  \(kid) names the signing key; its public half is in \(context.api.displayServer)/.well-known/jwks.json")
             }
         }
         output.line()
