@@ -231,7 +231,7 @@ struct Transport: Sendable {
         if text.contains("CERTIFICATE_VERIFY_FAILED") || text.contains("certificate verify failed") {
             return "TLS: the server's certificate is not signed by a trusted CA (if it is your own CA, pass it with --cacert FILE)"
         }
-        if text.contains("failedToValidateHostname") {
+        if text.contains("failedToValidateHostname") || text.contains("in certificate from peer") {
             return "TLS: the server's certificate is not for this host name"
         }
         if text.contains("handshakeFailed") || text.contains("NIOSSL") {
