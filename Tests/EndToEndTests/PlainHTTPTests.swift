@@ -2,7 +2,7 @@ import Foundation
 import Testing
 
 /// Issue 9 row 8, in a network namespace of the test's own (`unshare -n`): only its loopback
-/// and a dummy interface with 10.200.0.1 exist there, so nothing can leave the machine. A
+/// and a dummy interface (or a veth pair, both ends inside) with 10.200.0.1 exist there, so nothing can leave the machine. A
 /// listener on 10.200.0.1 inside the namespace records whatever reaches it.
 @Suite("plain http only to loopback", .serialized)
 struct PlainHTTPTests {
@@ -33,9 +33,17 @@ struct PlainHTTPTests {
         let script = """
             set -e
             ip link set lo up
-            ip link add d0 type dummy
-            ip addr add 10.200.0.1/24 dev d0
-            ip link set d0 up
+            # A dummy interface where the kernel has the module; else a veth pair whose both
+            # ends stay in this namespace. Either way 10.200.0.1 leads nowhere outside.
+            if ip link add d0 type dummy 2>/dev/null; then
+                ip addr add 10.200.0.1/24 dev d0
+                ip link set d0 up
+            else
+                ip link add v0 type veth peer name v1
+                ip addr add 10.200.0.1/24 dev v0
+                ip link set v1 up
+                ip link set v0 up
+            fi
             python3 -c "$LISTENER" "\(received)" "\(ready)" &
             listener=$!
             i=0; while [ ! -e "\(ready)" ]; do i=$((i+1)); [ $i -lt 400 ] || exit 90; sleep 0.05; done
