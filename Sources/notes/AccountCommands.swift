@@ -100,7 +100,9 @@ struct SessionsRevoke: NotesSubcommand {
     @Argument(help: ArgumentHelp("The session's id, as sessions shows it.", valueName: "id")) var id: String
 
     func validate() throws {
-        guard UUID(uuidString: id) != nil else { throw ValidationError("'\(Output.visible(id))' is not a session id: use a whole id as sessions shows it") }
+        guard UUID(uuidString: id) != nil else {
+            throw ValidationError("'\(Output.visible(id))' is not a session id: use a whole id as sessions shows it")
+        }
     }
 
     func execute(in context: CommandContext) async throws {

@@ -87,7 +87,8 @@ struct GlobalOptions: ParsableArguments, Sendable {
 
     @Flag(
         name: .customLong("insecure-http"),
-        help: "Send passwords and tokens over plain http to a host that is not loopback (anyone on the way can read them; also NOTES_INSECURE_HTTP=1)."
+        help:
+            "Send passwords and tokens over plain http to a host that is not loopback (anyone on the way can read them; also NOTES_INSECURE_HTTP=1)."
     )
     var insecureHTTP = false
 

@@ -17,7 +17,9 @@ final class FakeAccount: Sendable {
     func newSession(_ state: inout State) -> TokenPair {
         let now = Date(timeIntervalSince1970: Date().timeIntervalSince1970.rounded(.down))
         let sid = UUID()
-        state.sessions.append(NotesModels.Session(id: sid, createdAt: now, lastUsedAt: now, expiresAt: now.addingTimeInterval(86_400), current: false))
+        state.sessions.append(
+            NotesModels.Session(id: sid, createdAt: now, lastUsedAt: now, expiresAt: now.addingTimeInterval(86_400), current: false)
+        )
         return Fake.tokenPair(sid: sid)
     }
 

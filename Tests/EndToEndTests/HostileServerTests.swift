@@ -70,7 +70,15 @@ struct HostileServerTests {
         let id = UUID()
         let title = "\u{1B}]0;pwned\u{07}evil\u{202E}txt.exe"
         let body = "line one\n\u{1B}[2Jcleared\u{9B}31m"
-        let note = Note(id: id, title: title, body: body, tags: ["x"], createdAt: Date(timeIntervalSince1970: 1_700_000_000), updatedAt: Date(timeIntervalSince1970: 1_700_000_000), version: 1)
+        let note = Note(
+            id: id,
+            title: title,
+            body: body,
+            tags: ["x"],
+            createdAt: Date(timeIntervalSince1970: 1_700_000_000),
+            updatedAt: Date(timeIntervalSince1970: 1_700_000_000),
+            version: 1
+        )
         let name = "eve\u{1B}[8m"
         try await withFakeServer { router in
             loginRoute(router, name: name)
@@ -118,7 +126,10 @@ struct HostileServerTests {
             router.get("/me") { _, _ in try Fake.error(.unauthorized, .authentication, "nope") }
         } _: { server in
             let secretURL = "http://bob:s3cr3t-pw@127.0.0.1:\(server.port)"
-            let login = try await server.notes(["--server", secretURL, "login", "--username", "alice", "--password-stdin"], stdin: "correct-horse-1\n")
+            let login = try await server.notes(
+                ["--server", secretURL, "login", "--username", "alice", "--password-stdin"],
+                stdin: "correct-horse-1\n"
+            )
             #expect(login.status == 0, "\(login)")
             #expect(login.stdout.contains("http://***@127.0.0.1:\(server.port)"), "\(login)")
             let whoami = try await server.notes(["whoami"], environment: ["NOTES_SERVER": secretURL])

@@ -26,7 +26,9 @@ struct REPLTests {
 
             terminal.send("help\r")
             let help = try await terminal.expect("notes> ")
-            for command in ["register", "login", "logout", "passwd", "sessions", "whoami", "list", "show", "add", "edit", "rm", "token", "users", "help", "quit"] {
+            for command in [
+                "register", "login", "logout", "passwd", "sessions", "whoami", "list", "show", "add", "edit", "rm", "token", "users", "help", "quit",
+            ] {
                 #expect(help.contains(command), "help lacks \(command)")
             }
 

@@ -14,10 +14,14 @@ struct TestCertificates {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("notes-tls-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let certificates = TestCertificates(folder: folder)
-        try certificates.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=SecureNotes Test CA"])
-        try certificates.openssl(["req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "other-ca.key", "-out", "other-ca.pem", "-days", "2", "-subj", "/CN=Some Other CA"])
+        try certificates.openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=SecureNotes Test CA",
+        ])
+        try certificates.openssl([
+            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", "other-ca.key", "-out", "other-ca.pem", "-days", "2", "-subj", "/CN=Some Other CA",
+        ])
         try certificates.issue("localhost", altNames: "IP:127.0.0.1,DNS:localhost")
         try certificates.issue("elsewhere", altNames: "DNS:elsewhere.example")
         return certificates
@@ -25,12 +29,20 @@ struct TestCertificates {
 
     /// `NAME.pem` and `NAME.key`, signed by the test CA, for `altNames`.
     private func issue(_ name: String, altNames: String) throws {
-        try openssl(["req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-            "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)"])
+        try openssl([
+            "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+            "-keyout", "\(name).key", "-out", "\(name).csr", "-subj", "/CN=\(name)",
+        ])
         let extensions = folder.appendingPathComponent("\(name).ext")
-        try "subjectAltName=\(altNames)\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n".write(to: extensions, atomically: true, encoding: .utf8)
-        try openssl(["x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-            "-out", "\(name).pem", "-days", "2", "-extfile", extensions.path])
+        try "subjectAltName=\(altNames)\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n".write(
+            to: extensions,
+            atomically: true,
+            encoding: .utf8
+        )
+        try openssl([
+            "x509", "-req", "-in", "\(name).csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "\(name).pem", "-days", "2", "-extfile", extensions.path,
+        ])
     }
 
     private func openssl(_ arguments: [String]) throws {
@@ -89,7 +101,10 @@ struct TLSClientTests {
             let whoami = try await server.notes(["whoami"], environment: ["NOTES_CACERT": certificates.caPath])
             #expect(whoami.status == 0 && whoami.stdout.contains("alice"), "\(whoami)")
             let byName = try await server.notes(
-                ["--server", "https://localhost:\(server.port)", "--cacert", certificates.caPath, "login", "--username", "alice", "--password-stdin"],
+                [
+                    "--server", "https://localhost:\(server.port)", "--cacert", certificates.caPath, "login", "--username", "alice",
+                    "--password-stdin",
+                ],
                 stdin: "correct-horse-1\n"
             )
             #expect(byName.status == 0, "\(byName)")

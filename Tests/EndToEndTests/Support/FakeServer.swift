@@ -146,7 +146,8 @@ enum Fake {
     static func accessToken(sid: UUID, name: String = "alice", expiresIn: Int = 900) -> String {
         let now = Int(Date().timeIntervalSince1970)
         let header = #"{"alg":"HS256","typ":"JWT","kid":"fake"}"#
-        let payload = #"{"sub":"\#(UUID().uuidString)","name":"\#(name)","admin":false,"iat":\#(now),"exp":\#(now + expiresIn),"sid":"\#(sid.uuidString)"}"#
+        let payload =
+            #"{"sub":"\#(UUID().uuidString)","name":"\#(name)","admin":false,"iat":\#(now),"exp":\#(now + expiresIn),"sid":"\#(sid.uuidString)"}"#
         return [header, payload, "c2lnbmF0dXJl"].map(base64URL).joined(separator: ".")
     }
 
