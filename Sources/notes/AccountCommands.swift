@@ -8,8 +8,8 @@ struct Passwd: NotesSubcommand {
         commandName: "passwd",
         abstract: "Change your password; this client stays logged in, every other session ends.",
         discussion: Examples.text(
-            "passwd                            asks for the current password, then the new one twice, without echo",
-            "passwd --password-stdin < two-lines.txt   the current password on line 1, the new one on line 2"
+            "passwd                           prompts for each, without echo",
+            "passwd --password-stdin < file   line 1 current, line 2 new"
         )
     )
 
@@ -56,9 +56,9 @@ struct Sessions: NotesSubcommand {
         commandName: "sessions",
         abstract: "List your sessions (the current one marked), or revoke one.",
         discussion: Examples.text(
-            "sessions                   a table, newest first; * marks this client's session",
+            "sessions                   newest first; * marks this client's",
             "sessions --json | jq -r '.[] | select(.current | not) | .id'",
-            "sessions revoke 3F2B…      end that session (its refresh token stops working at once)"
+            "sessions revoke 3F2B9C1E-…   ends it at once"
         ),
         subcommands: [SessionsRevoke.self]
     )
