@@ -78,7 +78,7 @@ final class CommandContext: Sendable {
             case .request:
                 break
             case .response(let method, let path, let status, let errorName):
-                let suffix = errorName.map { " \($0)" } ?? ""
+                let suffix = errorName.map { " \(Output.visible($0))" } ?? ""
                 output.info("\(method) \(path) → \(status)\(suffix)")
             case .unreachable(let method, let path):
                 output.info("\(method) \(path) → no answer")

@@ -114,6 +114,11 @@ struct HostileServerTests {
 
             let whoami = try await server.notes(["whoami"])
             #expect(whoami.status == 0 && isClean(whoami.stdout), "\(whoami.stdout.debugDescription)")
+            let token = try await server.notes(["token"])
+            #expect(token.status == 0 && isClean(token.stdout), "\(token)")
+            #expect(token.stdout.contains(#"eve\u{1B}[8m"#), "\(token)")
+            let verbose = try await server.notes(["--verbose", "show", UUID().uuidString])
+            #expect(isClean(verbose.stderr), "\(verbose)")
             let again = try await server.notes(["login", "--username", name, "--password-stdin"], stdin: "correct-horse-1\n")
             #expect(isClean(again.stdout) && isClean(again.stderr), "\(again)")
         }

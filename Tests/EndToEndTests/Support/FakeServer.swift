@@ -146,8 +146,10 @@ enum Fake {
     static func accessToken(sid: UUID, name: String = "alice", expiresIn: Int = 900) -> String {
         let now = Int(Date().timeIntervalSince1970)
         let header = #"{"alg":"HS256","typ":"JWT","kid":"fake"}"#
+        // The name through a JSON encoder, so that any text (escapes included) stays valid JSON.
+        let quotedName = (try? NotesJSON.encoder().encode(name)).map { String(decoding: $0, as: UTF8.self) } ?? "\"\""
         let payload =
-            #"{"sub":"\#(UUID().uuidString)","name":"\#(name)","admin":false,"iat":\#(now),"exp":\#(now + expiresIn),"sid":"\#(sid.uuidString)"}"#
+            #"{"sub":"\#(UUID().uuidString)","name":\#(quotedName),"admin":false,"iat":\#(now),"exp":\#(now + expiresIn),"sid":"\#(sid.uuidString)"}"#
         return [header, payload, "c2lnbmF0dXJl"].map(base64URL).joined(separator: ".")
     }
 
