@@ -17,6 +17,8 @@ struct Passwd: NotesSubcommand {
     @Flag(help: "Read the current and the new password from stdin, one per line (for scripts).") var passwordStdin = false
 
     func execute(in context: CommandContext) async throws {
+        // Say "not logged in" before asking for any password.
+        guard try await context.api.currentSession() != nil else { throw NotesClientError.notLoggedIn(context.api.server) }
         let (current, new) = try await passwords(context: context)
         guard NotesLimits.passwordBytes.contains(new.utf8.count) else {
             throw UsageError("the new password must be 8 to 72 bytes long")

@@ -96,6 +96,9 @@ struct AccountCommandTests {
         let account = FakeAccount()
         try await withFakeServer(account.routes) { server in
             // The login answer does not end the other session here; this fake keeps both.
+            let loggedOut = try await server.notes(["passwd", "--password-stdin"], stdin: "correct-horse-1\nnew-horse-22\n")
+            #expect(loggedOut.status == 77 && loggedOut.stderr.contains("not logged in"), "\(loggedOut)")
+            #expect(server.count("POST /auth/password") == 0)
             let first = try await server.notes(["login", "--username", "alice", "--password-stdin"], stdin: "correct-horse-1\n")
             #expect(first.status == 0, "\(first)")
             // Another device's session, made without touching this client's cache.
