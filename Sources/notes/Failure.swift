@@ -83,6 +83,13 @@ enum Failure {
         case .unreachable:
             let server = error.server ?? "the server"
             let reason = error.reason.map { " (\($0))" } ?? ""
+            // A certificate or a stalled answer is not a server that is down: say what it is.
+            if let tls = error.reason, tls.hasPrefix("TLS") {
+                return "cannot talk safely to the server at \(server): \(tls)"
+            }
+            if error.reason?.hasPrefix("no complete answer") == true {
+                return "the server at \(server) did not answer in time\(reason); nothing was changed here"
+            }
             let elsewhere = output.inShell ? "another server with --server URL on the line" : "another server with --server URL or NOTES_SERVER"
             return
                 "cannot reach the server at \(server)\(reason)\n  is notes-server running? start it with make demo (or make server), or use \(elsewhere)"
