@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Logging
 import NIOCore
 import NotesClient
 import NotesModels
@@ -18,10 +19,13 @@ private func withFakeServer(
     let router = Router()
     build(router)
     let (ports, continuation) = AsyncStream<Int>.makeStream()
+    var logger = Logger(label: "fake-server")
+    logger.logLevel = .critical
     let app = Application(
         router: router,
         configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-        onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) }
+        onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) },
+        logger: logger
     )
     let task = Task { try await app.runService() }
     do {
