@@ -4,8 +4,9 @@ import NIOSSL
 import NotesModels
 import Testing
 
-/// A throwaway CA and server certificates made with `openssl` in a temporary folder.
-struct TestCertificates {
+/// A throwaway CA and server certificates made with `openssl` in a temporary folder
+/// (`make()` waits for openssl: call it on a thread of its own, never on the cooperative pool).
+struct TestCertificates: Sendable {
     let folder: URL
     var caPath: String { folder.appendingPathComponent("ca.pem").path }
     var otherCAPath: String { folder.appendingPathComponent("other-ca.pem").path }
@@ -78,7 +79,7 @@ private func tlsRoutes(_ router: Router<BasicRequestContext>) {
 struct TLSClientTests {
     @Test("with --cacert (or NOTES_CACERT) a certificate from that CA is trusted; without it, exit 69 saying why")
     func privateCA() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await onThread { try TestCertificates.make() }
         defer { certificates.remove() }
         try await withFakeServer(tls: try certificates.serverConfiguration("localhost"), tlsRoutes) { server in
             #expect(server.url.hasPrefix("https://127.0.0.1:"))
@@ -113,7 +114,7 @@ struct TLSClientTests {
 
     @Test("a certificate for another name is refused with exit 69, saying so, even from a trusted CA")
     func wrongName() async throws {
-        let certificates = try TestCertificates.make()
+        let certificates = try await onThread { try TestCertificates.make() }
         defer { certificates.remove() }
         try await withFakeServer(tls: try certificates.serverConfiguration("elsewhere"), tlsRoutes) { server in
             let run = try await server.notes(
