@@ -88,6 +88,8 @@ let package = Package(
             dependencies: [
                 "NotesModels",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                // --cacert: AsyncHTTPClient's TLS configuration takes NIOSSL's certificate types.
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -139,6 +141,11 @@ let package = Package(
                 "NotesServer",
                 "notes",
                 "notes-server",
+                // Small hostile or TLS servers that the built `notes` is pointed at.
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -2,6 +2,7 @@ import AsyncHTTPClient
 public import Foundation
 import NIOCore
 import NIOHTTP1
+import NIOSSL
 public import NotesModels
 
 /// Typed calls for every endpoint of the notes server.
@@ -21,10 +22,17 @@ public final class NotesAPI: Sendable {
     /// - Parameters:
     ///   - server: `http(s)://host:port`, optionally with a path prefix.
     ///   - store: the session cache.
+    ///   - insecureHTTP: allow passwords and tokens over plain http to a host that is not
+    ///     loopback (`--insecure-http`); without it such a request is refused before sending.
+    ///   - caCertificate: a PEM file of CA certificates to trust beside the system's (`--cacert`).
+    ///   - timeout: one deadline for each whole answer, head and body.
     ///   - observer: told about each request, answer and refresh (for `--verbose`).
     public init(
         server: String,
         store: SessionStore,
+        insecureHTTP: Bool = false,
+        caCertificate: String? = nil,
+        timeout: Duration = .seconds(30),
         observer: @escaping @Sendable (NotesAPIEvent) -> Void = { _ in }
     ) throws {
         let server = try Transport.normalize(server)
@@ -34,14 +42,29 @@ public final class NotesAPI: Sendable {
         // A refused connection means "server unreachable" now, not after retrying for the
         // whole connect timeout: the CLI exits 69 at once.
         configuration.connectionPool.retryConnectionEstablishment = false
+        if let caCertificate {
+            let certificates: [NIOSSLCertificate]
+            do {
+                certificates = try NIOSSLCertificate.fromPEMFile(caCertificate)
+            } catch {
+                throw InvalidCACertificateError(path: caCertificate, reason: String(describing: error))
+            }
+            guard !certificates.isEmpty else { throw InvalidCACertificateError(path: caCertificate, reason: "no PEM certificate in it") }
+            var tls = TLSConfiguration.makeClientConfiguration()
+            tls.additionalTrustRoots = [.certificates(certificates)]
+            configuration.tlsConfiguration = tls
+        }
         let http = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
-        let transport = Transport(server: server, http: http, observer: observer)
+        let transport = Transport(server: server, http: http, observer: observer, timeout: timeout, allowsInsecureHTTP: insecureHTTP)
         self.server = server
         self.store = store
         self.http = http
         self.transport = transport
         self.refresher = TokenRefresher(store: store, transport: transport)
     }
+
+    /// The server URL as messages show it: any `user:password@` masked.
+    public var displayServer: String { ServerURL.redacted(server) }
 
     /// Closes the connections. Call once, after the last request.
     public func shutdown() async throws {
@@ -66,7 +89,7 @@ public final class NotesAPI: Sendable {
     @discardableResult
     public func login(username: String, password: String) async throws -> Session {
         let raw = try await transport.send(.POST, "/auth/login", json: try encode(Credentials(username: username, password: password)))
-        let pair = try Transport.decode(TokenPair.self, from: raw)
+        let pair = try Transport.decodeTokenPair(from: raw)
         let session = Session(server: server, username: username, pair: pair)
         try await store.withExclusiveLock {
             try await store.save(session)
@@ -86,6 +109,43 @@ public final class NotesAPI: Sendable {
             try await store.delete()
             return true
         }
+    }
+
+    /// `DELETE /auth/sessions` ("log out everywhere"), then deletes the cache. Returns false
+    /// when there was no session for this server. If the server cannot be reached the cache
+    /// stays as it is (and the error is thrown).
+    @discardableResult
+    public func logoutEverywhere() async throws -> Bool {
+        guard try await currentSession() != nil else { return false }
+        try Transport.check(try await authorized(.DELETE, "/auth/sessions"))
+        try await store.withExclusiveLock {
+            if try await currentSession() != nil { try await store.delete() }
+        }
+        return true
+    }
+
+    /// `POST /auth/password`: every other session of the user ends; this client keeps the
+    /// new session's token pair. A wrong current password is a 401 `AuthenticationError`.
+    @discardableResult
+    public func changePassword(current: String, new: String) async throws -> Session {
+        let cached = try await refresher.currentSession()
+        let body = try encode(PasswordChangeRequest(currentPassword: current, newPassword: new))
+        let pair = try Transport.decodeTokenPair(from: try await authorized(.POST, "/auth/password", json: body))
+        let session = Session(server: server, username: cached.username, pair: pair)
+        try await store.withExclusiveLock {
+            try await store.save(session)
+        }
+        return session
+    }
+
+    /// `GET /auth/sessions`: the user's live sessions, newest first.
+    public func sessions() async throws -> [NotesModels.Session] {
+        try Transport.decode([NotesModels.Session].self, from: try await authorized(.GET, "/auth/sessions"))
+    }
+
+    /// `DELETE /auth/sessions/{id}`. A session that was never the caller's is a 404.
+    public func revokeSession(id: UUID) async throws {
+        try Transport.check(try await authorized(.DELETE, "/auth/sessions/" + id.uuidString.lowercased()))
     }
 
     /// `POST /auth/logout` with a refresh token that is no longer cached here (a session that
@@ -132,10 +192,18 @@ public final class NotesAPI: Sendable {
     public func allNotes(pageSize: Int? = nil, query: String? = nil, tag: String? = nil) async throws -> [Note] {
         var result: [Note] = []
         var cursor: String?
+        var seen: Set<String> = []
         repeat {
             let page = try await notes(limit: pageSize, cursor: cursor, query: query, tag: tag)
             result += page.items
             cursor = page.nextCursor
+            // A server that hands out a cursor twice would keep us paging for ever.
+            if let next = cursor, !seen.insert(next).inserted {
+                throw NotesClientError.invalidResponse(
+                    status: 200,
+                    "the server repeated a pagination cursor after \(seen.count + 1) pages; stopped instead of looping"
+                )
+            }
         } while cursor != nil
         return result
     }
@@ -213,6 +281,12 @@ public final class NotesAPI: Sendable {
         return try await transport.send(method, path, query: query, json: json, token: renewed.accessToken, headers: headers)
     }
 
+    /// The session id (`sid` claim) of the cached access token, when it has one.
+    public func currentSessionID() async throws -> UUID? {
+        guard let session = try await currentSession(), let jwt = try? UnverifiedJWT(session.accessToken) else { return nil }
+        return jwt.claims["sid"].flatMap(UUID.init(uuidString:))
+    }
+
     private func encode(_ value: some Encodable) throws -> Data {
         try NotesJSON.encoder().encode(value)
     }
@@ -224,4 +298,11 @@ public final class NotesAPI: Sendable {
     private static func ifMatch(_ value: String?) -> [(String, String)] {
         value.map { [("If-Match", $0)] } ?? []
     }
+}
+
+/// `--cacert` names a file that holds no usable certificate.
+public struct InvalidCACertificateError: Error, Sendable, CustomStringConvertible {
+    public let path: String
+    public let reason: String
+    public var description: String { "--cacert \(path): cannot read a PEM CA certificate from it (\(reason))" }
 }

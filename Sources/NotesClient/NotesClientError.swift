@@ -6,7 +6,7 @@ public struct NotesClientError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure. A struct around a private enum so that kinds can be added.
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private enum Base: Hashable {
-            case server, unreachable, notLoggedIn, sessionExpired, sessionRevoked, invalidResponse
+            case server, unreachable, notLoggedIn, sessionExpired, sessionRevoked, invalidResponse, insecureTransport
         }
         private let base: Base
         private init(_ base: Base) { self.base = base }
@@ -26,6 +26,9 @@ public struct NotesClientError: Error, Sendable, CustomStringConvertible {
         public static let sessionRevoked = Code(.sessionRevoked)
         /// The server answered something that is not the contract (not JSON, wrong shape).
         public static let invalidResponse = Code(.invalidResponse)
+        /// A password or token would have gone over plain http to a host that is not
+        /// loopback; nothing was sent (`--insecure-http` allows it).
+        public static let insecureTransport = Code(.insecureTransport)
 
         public var description: String { "\(base)" }
     }
@@ -76,12 +79,24 @@ public struct NotesClientError: Error, Sendable, CustomStringConvertible {
     }
 
     static func unreachable(_ server: String, reason: String) -> Self {
-        .init(code: .unreachable, server: server, reason: reason, message: "cannot reach the server at \(server) (\(reason))")
+        let server = ServerURL.redacted(server)
+        return .init(code: .unreachable, server: server, reason: reason, message: "cannot reach the server at \(server) (\(reason))")
     }
 
-    /// There is no session for `server`.
+    /// There is no session for `server` (shown without its userinfo).
     public static func notLoggedIn(_ server: String) -> Self {
-        .init(code: .notLoggedIn, server: server, message: "not logged in to \(server) — run notes login")
+        let server = ServerURL.redacted(server)
+        return .init(code: .notLoggedIn, server: server, message: "not logged in to \(server) — run notes login")
+    }
+
+    static func insecureTransport(_ server: String, host: String) -> Self {
+        let server = ServerURL.redacted(server)
+        return .init(
+            code: .insecureTransport,
+            server: server,
+            message: "refusing to send a password or token over plain http to \(host), which is not this machine: "
+                + "anyone on the way could read it. Use https://, or --insecure-http (NOTES_INSECURE_HTTP=1) to send it anyway"
+        )
     }
 
     static var sessionExpired: Self {

@@ -74,9 +74,18 @@ public struct SessionStore: Sendable {
     /// How long a process waits for another one's lock before giving up.
     public let lockTimeout: TimeInterval
 
-    public init(directory: String, lockTimeout: TimeInterval = 30) {
+    /// Told when the cache was found readable or writable by others (and was made 0600).
+    public let warn: @Sendable (String) -> Void
+
+    public init(directory: String, lockTimeout: TimeInterval = 30, warn: @escaping @Sendable (String) -> Void = SessionStore.warnOnStandardError) {
         self.directory = directory
         self.lockTimeout = lockTimeout
+        self.warn = warn
+    }
+
+    /// The default ``warn``: a `warning:` line on stderr.
+    public static func warnOnStandardError(_ message: String) {
+        try? FileHandle.standardError.write(contentsOf: Data("warning: \(message)\n".utf8))
     }
 
     /// The store at the default place (see ``NotesPaths/configDirectory(environment:)``).
@@ -91,16 +100,42 @@ public struct SessionStore: Sendable {
     /// The cached session, or nil when there is none (or it cannot be read as one).
     public func load() async throws -> Session? {
         let path = self.path
-        let data: Data? = try await NIOThreadPool.singleton.runIfActive {
-            guard FileManager.default.fileExists(atPath: path) else { return nil }
-            do {
-                return try Data(contentsOf: URL(fileURLWithPath: path))
-            } catch {
-                throw SessionStoreError("cannot read \(path): \(error.localizedDescription)")
-            }
+        let (data, looseMode): (Data?, mode_t?) = try await NIOThreadPool.singleton.runIfActive {
+            try Self.readPrivately(path)
+        }
+        if let looseMode {
+            warn("\(path) was readable or writable by others (mode \(String(looseMode, radix: 8))); it holds your tokens, so it is 0600 now")
         }
         guard let data else { return nil }
         return try? NotesJSON.decoder().decode(Session.self, from: data)
+    }
+
+    /// The file's bytes (nil when there is none); a file that group or others may read or
+    /// write is made 0600 first, through the descriptor that is read, and its old mode returned.
+    static func readPrivately(_ path: String) throws -> (Data?, mode_t?) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            if errno == ENOENT { return (nil, nil) }
+            throw SessionStoreError("cannot read \(path): \(String(cString: strerror(errno)))")
+        }
+        let handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw SessionStoreError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        var looseMode: mode_t?
+        let permissions = info.st_mode & 0o7777
+        if permissions & 0o077 != 0 {
+            guard fchmod(fd, 0o600) == 0 else {
+                throw SessionStoreError(
+                    "\(path) is readable by others (mode \(String(permissions, radix: 8))) and cannot be made 0600: \(String(cString: strerror(errno)))"
+                )
+            }
+            looseMode = permissions
+        }
+        do {
+            return (try handle.readToEnd() ?? Data(), looseMode)
+        } catch {
+            throw SessionStoreError("cannot read \(path): \(error.localizedDescription)")
+        }
     }
 
     /// Replaces the cached session atomically.

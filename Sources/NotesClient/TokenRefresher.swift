@@ -52,7 +52,7 @@ actor TokenRefresher {
             let raw = try await transport.send(.POST, "/auth/refresh", json: body)
             let pair: TokenPair
             do {
-                pair = try Transport.decode(TokenPair.self, from: raw)
+                pair = try Transport.decodeTokenPair(from: raw)
             } catch let error as NotesClientError where error.code == .server && error.status == 401 {
                 try await store.delete()
                 // The server gives one message for an unknown, expired or revoked token (and

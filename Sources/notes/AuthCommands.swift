@@ -58,7 +58,7 @@ struct Register: NotesSubcommand {
         let previous = try await context.api.store.load()
         try await context.api.login(username: username, password: password)
         try await Login.endReplaced(previous, by: user.username, context: context)
-        context.output.line("registered \(context.output.style(user.username, .bold)) and logged in to \(context.api.server)")
+        context.output.line("registered \(context.output.style(Output.visible(user.username), .bold)) and logged in to \(context.api.displayServer)")
     }
 }
 
@@ -85,10 +85,10 @@ struct Login: NotesSubcommand {
         // exp - iat is the server's TTL exactly; the clock since the answer came would say 29s.
         let jwt = try? UnverifiedJWT(session.accessToken)
         let lifetime =
-            jwt.flatMap { jwt in jwt.expiresAt.flatMap { exp in jwt.issuedAt.map { Int(exp.timeIntervalSince($0)) } } }
-            ?? Int(session.accessTokenExpiresAt.timeIntervalSinceNow.rounded())
+            jwt.flatMap { jwt in jwt.expiresAt.flatMap { exp in jwt.issuedAt.map { Output.seconds(exp.timeIntervalSince($0)) } } }
+            ?? Output.seconds(session.accessTokenExpiresAt.timeIntervalSinceNow.rounded())
         context.output.line(
-            "logged in as \(context.output.style(session.username, .bold)) at \(session.server) "
+            "logged in as \(context.output.style(Output.visible(session.username), .bold)) at \(ServerURL.redacted(session.server)) "
                 + "(access token valid for \(Output.duration(lifetime)); \(context.output.command("token")) shows it)"
         )
     }
@@ -104,7 +104,8 @@ struct Login: NotesSubcommand {
             try? await context.api.revoke(refreshToken: previous.refreshToken)
         }
         guard previous.username != username || !sameServer else { return }
-        let whose = sameServer ? "\(previous.username)'s session" : "\(previous.username)'s session at \(previous.server)"
+        let name = Output.visible(previous.username)
+        let whose = sameServer ? "\(name)'s session" : "\(name)'s session at \(ServerURL.redacted(previous.server))"
         let what = sameServer ? "logged out" : "forgotten here; it stays valid there until it expires"
         context.output.line("replaced \(whose) (\(what))")
     }
@@ -114,16 +115,25 @@ struct Logout: NotesSubcommand {
     static let configuration = CommandConfiguration(
         commandName: "logout",
         abstract: "Revoke the refresh token on the server and delete the cached session.",
-        discussion: Examples.text("logout")
+        discussion: Examples.text("logout", "logout --all               every session of the user, on every device")
     )
 
     @OptionGroup var global: GlobalOptions
+    @Flag(help: "End every session of the user (log out everywhere), not only this one.") var all = false
 
     func execute(in context: CommandContext) async throws {
+        if all {
+            if try await context.api.logoutEverywhere() {
+                context.output.line("logged out everywhere: every session of this user has ended")
+            } else {
+                context.output.line("not logged in to \(context.api.displayServer); nothing to do")
+            }
+            return
+        }
         if try await context.api.logout() {
             context.output.line("logged out")
         } else {
-            context.output.line("not logged in to \(context.api.server); nothing to do")
+            context.output.line("not logged in to \(context.api.displayServer); nothing to do")
         }
     }
 }
@@ -142,10 +152,10 @@ struct Whoami: NotesSubcommand {
         let user = try await context.api.me()
         if json { return try context.output.json(user) }
         let output = context.output
-        output.line(output.style(user.username, .bold) + (user.admin ? " (admin)" : ""))
+        output.line(output.style(Output.visible(user.username), .bold) + (user.admin ? " (admin)" : ""))
         output.line("id       \(Output.id(user.id))")
         output.line("since    \(Output.shortDate(user.createdAt))")
-        output.line("server   \(context.api.server)")
+        output.line("server   \(context.api.displayServer)")
     }
 }
 
@@ -164,7 +174,7 @@ struct Users: NotesSubcommand {
         if json { return try context.output.json(users) }
         context.output.table(
             headers: ["USERNAME", "ADMIN", "ID", "CREATED"],
-            rows: users.map { [$0.username, $0.admin ? "yes" : "", Output.id($0.id), Output.shortDate($0.createdAt)] },
+            rows: users.map { [Output.visible($0.username), $0.admin ? "yes" : "", Output.id($0.id), Output.shortDate($0.createdAt)] },
             flexible: [0],
             styles: [.bold, nil, .dim, nil]
         )

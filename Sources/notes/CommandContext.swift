@@ -40,7 +40,7 @@ final class CommandContext: Sendable {
         case 1:
             return matches[0].id
         default:
-            let shown = matches.prefix(10).map { "\n  \(Output.id($0.id))  \($0.title)" }.joined()
+            let shown = matches.prefix(10).map { "\n  \(Output.id($0.id))  \(Output.visible($0.title))" }.joined()
             let more = matches.count > 10 ? "\n  … and \(matches.count - 10) more" : ""
             throw UsageError("\(id.text) is ambiguous: \(matches.count) notes have ids starting with it\(shown)\(more)\ntype more of the id")
         }
@@ -56,6 +56,20 @@ final class CommandContext: Sendable {
         return defaultServer
     }
 
+    /// An API for `server` with the transport options of `global` and the environment:
+    /// `--insecure-http` or `NOTES_INSECURE_HTTP=1`, `--cacert FILE` or `NOTES_CACERT`.
+    static func makeAPI(
+        server: String,
+        store: SessionStore,
+        global: GlobalOptions,
+        environment: [String: String],
+        observer: @escaping @Sendable (NotesAPIEvent) -> Void
+    ) throws -> NotesAPI {
+        let insecure = global.insecureHTTP || ["1", "true", "yes"].contains(environment["NOTES_INSECURE_HTTP"]?.lowercased() ?? "")
+        let caFile = global.cacert ?? environment["NOTES_CACERT"].flatMap { $0.isEmpty ? nil : $0 }
+        return try NotesAPI(server: server, store: store, insecureHTTP: insecure, caCertificate: caFile, observer: observer)
+    }
+
     /// Prints a `--verbose` line for an API event when `verbose` says so.
     static func observer(output: Output, verbose: VerboseSwitch) -> @Sendable (NotesAPIEvent) -> Void {
         { event in
@@ -64,7 +78,7 @@ final class CommandContext: Sendable {
             case .request:
                 break
             case .response(let method, let path, let status, let errorName):
-                let suffix = errorName.map { " \($0)" } ?? ""
+                let suffix = errorName.map { " \(Output.visible($0))" } ?? ""
                 output.info("\(method) \(path) → \(status)\(suffix)")
             case .unreachable(let method, let path):
                 output.info("\(method) \(path) → no answer")
@@ -88,7 +102,13 @@ final class CommandContext: Sendable {
         let server = await resolveServer(global.server, store: store, environment: environment)
         let api: NotesAPI
         do {
-            api = try NotesAPI(server: server, store: store, observer: observer(output: output, verbose: VerboseSwitch(global.verbose)))
+            api = try makeAPI(
+                server: server,
+                store: store,
+                global: global,
+                environment: environment,
+                observer: observer(output: output, verbose: VerboseSwitch(global.verbose))
+            )
         } catch {
             return Failure.report(error, output: output)
         }

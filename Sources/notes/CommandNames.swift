@@ -38,7 +38,7 @@ enum CommandNames {
         while index < arguments.count, arguments[index].hasPrefix("-") {
             if arguments[index] == "--" { return nil }
             // Options that take a value in the next word.
-            if ["--server", "--generate-completion-script"].contains(arguments[index]) { index += 1 }
+            if ["--server", "--cacert", "--generate-completion-script"].contains(arguments[index]) { index += 1 }
             index += 1
         }
         guard index < arguments.count else { return nil }

@@ -33,6 +33,9 @@ enum Failure {
         case let error as NotesClientError:
             output.error(describe(error, output: output))
             return code(for: error)
+        case let error as InvalidCACertificateError:
+            output.error(error.description)
+            return usage
         case let error as InvalidServerURLError:
             output.error(error.description)
             return usage
@@ -58,7 +61,7 @@ enum Failure {
             output.error("the cached access token is not a JWT: \(error.description)")
             return 1
         default:
-            output.error(String(describing: error))
+            output.error(Output.visible(String(describing: error), keepingNewlines: true))
             return 1
         }
     }
@@ -66,6 +69,7 @@ enum Failure {
     static func code(for error: NotesClientError) -> Int32 {
         switch error.code {
         case .unreachable: return unavailable
+        case .insecureTransport: return usage
         case .notLoggedIn, .sessionExpired, .sessionRevoked: return noPermission
         case .server where error.status == 401 || error.status == 429: return noPermission
         default: return 1
@@ -79,6 +83,13 @@ enum Failure {
         case .unreachable:
             let server = error.server ?? "the server"
             let reason = error.reason.map { " (\($0))" } ?? ""
+            // A certificate or a stalled answer is not a server that is down: say what it is.
+            if let tls = error.reason, tls.hasPrefix("TLS") {
+                return "cannot talk safely to the server at \(server): \(tls)"
+            }
+            if error.reason?.hasPrefix("no complete answer") == true {
+                return "the server at \(server) did not answer in time\(reason); nothing was changed here"
+            }
             let elsewhere = output.inShell ? "another server with --server URL on the line" : "another server with --server URL or NOTES_SERVER"
             return
                 "cannot reach the server at \(server)\(reason)\n  is notes-server running? start it with make demo (or make server), or use \(elsewhere)"
@@ -96,19 +107,22 @@ enum Failure {
         default:
             return error.message
         }
-        guard let detail = error.detail else { return error.message }
+        guard let detail = error.detail else { return Output.visible(error.message) }
+        // Everything the server wrote is shown with its control and bidi characters visible.
+        let name = Output.visible(detail.name)
+        let message = Output.visible(detail.message)
         var text: String
         if let details = detail.details, !details.isEmpty {
             // The message repeats the details; say each once.
-            text = "the server refused the request (\(detail.name), HTTP \(error.status ?? 0)):"
+            text = "the server refused the request (\(name), HTTP \(error.status ?? 0)):"
             for (field, problem) in details.sorted(by: { $0.key < $1.key }) {
-                text += "\n  \(field): \(problem)"
+                text += "\n  \(Output.visible(field)): \(Output.visible(problem))"
             }
         } else {
-            text = "\(detail.message) (\(detail.name), HTTP \(error.status ?? 0))"
+            text = "\(message) (\(name), HTTP \(error.status ?? 0))"
         }
         if let retryAfter = error.retryAfter, !detail.message.contains("try again") { text += "\n  try again in \(retryAfter)s" }
-        if let requestId = detail.requestId { text += "\n  request id: \(requestId)" }
+        if let requestId = detail.requestId { text += "\n  request id: \(Output.visible(requestId))" }
         if detail.knownName == .authentication && error.status == 401 && detail.message.lowercased().contains("refresh") {
             text += "\n  run \(login)"
         }

@@ -99,14 +99,14 @@ struct Show: NotesSubcommand {
         context.saw([note.id])
         if json { return try context.output.json(note) }
         let output = context.output
-        output.line(output.style(note.title, .bold))
+        output.line(output.style(Output.visible(note.title), .bold))
         output.line(output.style("id       \(Output.id(note.id))", .dim))
-        if !note.tags.isEmpty { output.line("tags     " + output.style(note.tags.joined(separator: ", "), .green)) }
+        if !note.tags.isEmpty { output.line("tags     " + output.style(Output.visible(note.tags.joined(separator: ", ")), .green)) }
         output.line("created  \(Output.shortDate(note.createdAt))")
         output.line("updated  \(Output.shortDate(note.updatedAt))  (version \(note.version))")
         if !note.body.isEmpty {
             output.line()
-            output.line(note.body)
+            output.line(Output.visible(note.body, keepingNewlines: true))
         }
     }
 }
@@ -216,7 +216,7 @@ struct Remove: NotesSubcommand {
         if !yes && (context.interactive || !Terminal.stdinIsPiped) {
             let note = try await context.api.note(id: uuid)
             let answer = try await Terminal.prompt(
-                "delete \"\(note.title)\" (\(Output.id(uuid).prefix(8)))? [y/N] ",
+                "delete \"\(Output.visible(note.title))\" (\(Output.id(uuid).prefix(8)))? [y/N] ",
                 echo: true
             )
             guard ["y", "yes"].contains(answer.trimmingCharacters(in: .whitespaces).lowercased()) else {

@@ -23,6 +23,8 @@ struct NotesCommand: AsyncParsableCommand {
 
             Environment:
               NOTES_SERVER       the server's URL when --server is not given
+              NOTES_INSECURE_HTTP=1  like --insecure-http: plain http to a host that is not loopback
+              NOTES_CACERT       like --cacert FILE: a CA to trust beside the system's
               NOTES_CONFIG_DIR   where session.json is kept (default $XDG_CONFIG_HOME/notes, \
             else ~/.config/notes)
               XDG_STATE_HOME     the shell's history goes to $XDG_STATE_HOME/notes/history \
@@ -31,7 +33,8 @@ struct NotesCommand: AsyncParsableCommand {
 
             Shell completion: notes --generate-completion-script bash (or zsh, fish).
 
-            Exit codes: 0 success; 1 an error the server reported; 64 usage; \
+            Exit codes: 0 success; 1 an error the server reported; 64 usage (also: plain http to \
+            a host that is not loopback without --insecure-http); \
             69 server unreachable; 77 not logged in, wrong credentials, too many failed \
             logins, or the session could not be refreshed.
             """,
@@ -53,7 +56,7 @@ struct NotesCommand: AsyncParsableCommand {
 
     /// Every command, in the order `help` lists them.
     static let commands: [any NotesSubcommand.Type] = [
-        Register.self, Login.self, Logout.self, Whoami.self,
+        Register.self, Login.self, Logout.self, Passwd.self, Sessions.self, Whoami.self,
         List.self, Show.self, Add.self, Edit.self, Remove.self,
         Token.self, Users.self,
     ]
@@ -81,6 +84,26 @@ struct GlobalOptions: ParsableArguments, Sendable {
 
     @Flag(help: "Print each request's method, path and status to stderr, and token refreshes.")
     var verbose = false
+
+    @Flag(
+        name: .customLong("insecure-http"),
+        help:
+            "Send passwords and tokens over plain http to a host that is not loopback (anyone on the way can read them; also NOTES_INSECURE_HTTP=1)."
+    )
+    var insecureHTTP = false
+
+    @Option(help: ArgumentHelp("A PEM file of CA certificates to trust beside the system's, for https (also NOTES_CACERT).", valueName: "file"))
+    var cacert: String?
+
+    /// The shell's options with one line's own on top.
+    static func merged(_ base: GlobalOptions, _ line: GlobalOptions) -> GlobalOptions {
+        var merged = base
+        if line.server != nil { merged.server = line.server }
+        merged.verbose = base.verbose || line.verbose
+        merged.insecureHTTP = base.insecureHTTP || line.insecureHTTP
+        if line.cacert != nil { merged.cacert = line.cacert }
+        return merged
+    }
 }
 
 /// A command that runs against a ``CommandContext`` — from the command line or the REPL,

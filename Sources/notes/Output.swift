@@ -61,7 +61,7 @@ struct Output: Sendable {
     /// An error on stderr.
     func error(_ text: String) {
         let label = errorColor ? "\u{1B}[31merror:\u{1B}[0m" : "error:"
-        Self.write("\(label) \(text)\n", to: FileHandle.standardError)
+        Self.write("\(label) \(Self.visible(text, keepingNewlines: true))\n", to: FileHandle.standardError)
     }
 
     /// Key-sorted JSON of `value` on stdout, indented as `jq .` prints it (so it reads like
@@ -121,6 +121,39 @@ struct Output: Sendable {
         return result
     }
 
+    /// Whole seconds of `interval`, clamped so that no value (infinite, NaN, ±1e300 from a
+    /// hostile token or server) can trap the conversion.
+    static func seconds(_ interval: TimeInterval) -> Int {
+        guard interval.isFinite else { return interval.isNaN ? 0 : (interval < 0 ? -Int(1e12) : Int(1e12)) }
+        return Int(max(-1e12, min(1e12, interval)).rounded(.down))
+    }
+
+    /// `text` safe to put in front of a person: C0 and C1 control characters (ESC included),
+    /// DEL, and the bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069,
+    /// U+200E, U+200F, U+061C) are written as visible `\u{…}` escapes, so text from a server
+    /// can neither drive the terminal nor reorder what is shown. Newlines and tabs stay when
+    /// `keepingNewlines` (a note's body), else they become escapes too (a title, a name).
+    static func visible(_ text: String, keepingNewlines: Bool = false) -> String {
+        var result = ""
+        result.reserveCapacity(text.utf8.count)
+        for scalar in text.unicodeScalars {
+            let value = scalar.value
+            if keepingNewlines && (value == 0x0A || value == 0x09) {
+                result.unicodeScalars.append(scalar)
+                continue
+            }
+            let hidden =
+                value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value)
+                || (0x2066...0x2069).contains(value) || value == 0x200E || value == 0x200F || value == 0x061C
+            if hidden {
+                result += "\\u{" + String(value, radix: 16, uppercase: true) + "}"
+            } else {
+                result.unicodeScalars.append(scalar)
+            }
+        }
+        return result
+    }
+
     /// A note or user id as every output shows it: upper case, as the server's JSON has it.
     static func id(_ uuid: UUID) -> String { uuid.uuidString.uppercased() }
 
@@ -132,6 +165,7 @@ struct Output: Sendable {
 
     /// Renders rows under headers; `flexible` columns shrink (with `…`) to fit the width.
     func table(headers: [String], rows: [[String]], flexible: Set<Int>, styles: [Style?] = []) {
+        let rows = rows.map { $0.map { Self.visible($0) } }
         let columns = headers.count
         var widths = (0..<columns).map { index in
             max(headers[index].count, rows.map { $0[index].count }.max() ?? 0)
@@ -185,7 +219,8 @@ struct Output: Sendable {
     /// `45s`, `15m`, `14m 32s`, `2h 5m`, `30d`, `3d 4h` (the server's own duration syntax
     /// where it is exact).
     static func duration(_ seconds: Int) -> String {
-        let s = abs(seconds)
+        // `seconds.magnitude`, not `abs`: abs(Int.min) traps.
+        let s = Int(clamping: seconds.magnitude)
         func pair(_ big: Int, _ bigUnit: String, _ small: Int, _ smallUnit: String) -> String {
             small == 0 ? "\(big)\(bigUnit)" : "\(big)\(bigUnit) \(small)\(smallUnit)"
         }

@@ -33,7 +33,7 @@ struct REPL {
         let observer = CommandContext.observer(output: output, verbose: verbose)
         let context: CommandContext
         do {
-            let api = try NotesAPI(server: server, store: store, observer: observer)
+            let api = try CommandContext.makeAPI(server: server, store: store, global: global, environment: environment, observer: observer)
             let seen = SeenNotes { ids in editor.setNoteIDs(ids.map(Output.id)) }
             context = CommandContext(api: api, output: output, interactive: true, seen: seen)
         } catch {
@@ -50,7 +50,7 @@ struct REPL {
         }
         interrupts.resume()
 
-        output.line("notes \(context.api.server) — type help for the commands, quit or Ctrl-D to leave")
+        output.line("notes \(context.api.displayServer) — type help for the commands, quit or Ctrl-D to leave")
         while true {
             let prompt = await Self.prompt(for: context.api)
             guard let line = await editor.readLine(prompt: prompt) else {
@@ -113,9 +113,17 @@ struct REPL {
         // A line with its own --server gets a context (and HTTP client) of its own.
         var lineContext = context
         var ownsContext = false
-        if let server = command.global.server {
+        let lineGlobal = command.global
+        if lineGlobal.server != nil || lineGlobal.insecureHTTP || lineGlobal.cacert != nil {
             do {
-                let api = try NotesAPI(server: server, store: context.api.store, observer: observer)
+                let environment = ProcessInfo.processInfo.environment
+                let api = try CommandContext.makeAPI(
+                    server: lineGlobal.server ?? context.api.server,
+                    store: context.api.store,
+                    global: GlobalOptions.merged(global, lineGlobal),
+                    environment: environment,
+                    observer: observer
+                )
                 lineContext = CommandContext(api: api, output: context.output, interactive: true, seen: context.seenNotes)
                 ownsContext = true
             } catch {
@@ -187,7 +195,7 @@ struct REPL {
             let host = components.host
         else { return "notes> " }
         let port = components.port ?? (components.scheme == "https" ? 443 : 80)
-        return "\(session.username)@\(host):\(port)> "
+        return "\(Output.visible(session.username))@\(Output.visible(host)):\(port)> "
     }
 
     /// Lines that could carry a password stay out of the history file.

@@ -32,7 +32,7 @@ struct Token: NotesSubcommand {
 
     func execute(in context: CommandContext) async throws {
         guard let session = try await context.api.currentSession() else {
-            throw NotesClientError.notLoggedIn(context.api.server)
+            throw NotesClientError.notLoggedIn(context.api.displayServer)
         }
         if raw {
             context.output.line(session.accessToken)
@@ -53,22 +53,22 @@ struct Token: NotesSubcommand {
         output.line("(\(output.command("token --raw")) prints it whole.)")
         output.line()
         output.line(output.style("Header", .bold) + " (how it is signed)")
-        output.line(Self.indented(jwt.headerJSON))
-        if let kid = jwt.keyID {
+        output.line(Output.visible(Self.indented(jwt.headerJSON), keepingNewlines: true))
+        if let kid = jwt.keyID.map({ Output.visible($0) }) {
             if jwt.algorithm == "HS256" {
                 output.line("  kid  \(kid) names the shared secret; HS256 keys are secret, so the JWKS lists none")
             } else {
-                output.line("  kid  \(kid) names the signing key; its public half is in \(context.api.server)/.well-known/jwks.json")
+                output.line("  kid  \(kid) names the signing key; its public half is in \(context.api.displayServer)/.well-known/jwks.json")
             }
         }
         output.line()
         output.line(output.style("Payload", .bold) + " (the claims)")
-        output.line(Self.indented(jwt.payloadJSON))
+        output.line(Output.visible(Self.indented(jwt.payloadJSON), keepingNewlines: true))
         let width = Self.claimMeanings.map(\.name.count).max() ?? 0
         for (name, meaning) in Self.claimMeanings {
             guard let value = jwt.claims[name] else { continue }
             let padded = name.padding(toLength: width, withPad: " ", startingAt: 0)
-            var detail = value
+            var detail = Output.visible(value)
             switch name {
             case "iat": if let date = jwt.issuedAt { detail = Output.longDate(date) }
             case "nbf": if let date = jwt.notBefore { detail = Output.longDate(date) }
@@ -80,7 +80,7 @@ struct Token: NotesSubcommand {
         output.line()
         output.line(
             output.style("Signature", .bold)
-                + " \(jwt.signatureByteCount) bytes (\(jwt.algorithm ?? "unknown algorithm")) over header.payload: change one character and the server answers invalid signature"
+                + " \(jwt.signatureByteCount) bytes (\(Output.visible(jwt.algorithm ?? "unknown algorithm"))) over header.payload: change one character and the server answers invalid signature"
         )
         output.line()
         if let expiresAt = jwt.expiresAt {

@@ -48,6 +48,7 @@ struct CommandLineTests {
             #expect(logout.status == 0, "\(logout)")
             #expect(!FileManager.default.fileExists(atPath: server.sessionPath))
             try saved.write(to: URL(fileURLWithPath: server.sessionPath))
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: server.sessionPath)
             try await server.waitForAccessTokenExpiry()
             let run = try await server.notes(["whoami"])
             #expect(run.status == 77, "\(run)")

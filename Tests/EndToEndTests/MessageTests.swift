@@ -143,6 +143,8 @@ struct MessageTests {
             let saved = try Data(contentsOf: URL(fileURLWithPath: server.sessionPath))
             #expect(try await server.notes(["logout"]).status == 0)
             try saved.write(to: URL(fileURLWithPath: server.sessionPath))
+            // A copy kept as private as the original (a looser one gets a warning of its own).
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: server.sessionPath)
             try await server.waitForAccessTokenExpiry()
             let revoked = try await server.notes(["whoami"])
             #expect(revoked.status == 77)

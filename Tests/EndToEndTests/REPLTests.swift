@@ -26,7 +26,9 @@ struct REPLTests {
 
             terminal.send("help\r")
             let help = try await terminal.expect("notes> ")
-            for command in ["register", "login", "logout", "whoami", "list", "show", "add", "edit", "rm", "token", "users", "help", "quit"] {
+            for command in [
+                "register", "login", "logout", "passwd", "sessions", "whoami", "list", "show", "add", "edit", "rm", "token", "users", "help", "quit",
+            ] {
                 #expect(help.contains(command), "help lacks \(command)")
             }
 
@@ -51,6 +53,19 @@ struct REPLTests {
             terminal.send("whoa\t\r")
             #expect(try await terminal.expect(loggedInPrompt).contains("server   \(server.url)"))
 
+            // Tab completes passwd; its passwords are asked without echo and never reach the history.
+            terminal.send("passw\t\r")
+            try await terminal.expect("Current password: ")
+            terminal.send(password + "\r")
+            try await terminal.expect("New password: ")
+            terminal.send("new-horse-staple-2\r")
+            try await terminal.expect("New password again: ")
+            terminal.send("new-horse-staple-2\r")
+            let passwd = try await terminal.expect(loggedInPrompt)
+            #expect(!passwd.contains("new-horse-staple-2") && !passwd.contains(password), "\(passwd.debugDescription)")
+            terminal.send("sess\t--json\r")
+            try await terminal.expect(loggedInPrompt)
+
             // Ctrl-C clears the line: "show bogus" never runs, the next command does.
             terminal.send("show bogus")
             try await terminal.expect("show bogus")
@@ -73,6 +88,9 @@ struct REPLTests {
             #expect(history.contains("login --username alice"))
             #expect(history.contains("list"))
             #expect(!history.contains(password))
+            #expect(history.contains("passwd"))
+            #expect(history.contains("sessions --json"))
+            #expect(!history.contains("new-horse-staple-2"))
             let mode = try FileManager.default.attributesOfItem(atPath: server.historyPath)[.posixPermissions] as? NSNumber
             #expect(mode?.intValue == 0o600)
 

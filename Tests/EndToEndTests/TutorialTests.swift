@@ -53,6 +53,7 @@ struct TutorialTests {
             let logout = try await server.notes(["logout"])
             #expect(logout.status == 0, "\(logout)")
             try saved.write(to: URL(fileURLWithPath: server.sessionPath))
+            try FileManager.default.setAttributes([.posixPermissions: 0o600], ofItemAtPath: server.sessionPath)
             try await server.waitForAccessTokenExpiry()
             let refused = try await server.notes(["--verbose", "whoami"])
             #expect(refused.status == 77, "\(refused)")

@@ -26,7 +26,7 @@ struct SessionCacheTests {
 
     @Test("a session's description never shows its tokens")
     func descriptionRedactsTokens() {
-        let session = Session(
+        let session = NotesClient.Session(
             server: "http://x",
             username: "u",
             accessToken: "SECRET-ACCESS",
@@ -42,7 +42,7 @@ struct SessionCacheTests {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("store-\(UUID().uuidString)/nested/notes").path
         let store = SessionStore(directory: directory)
         #expect(try await store.load() == nil)
-        let session = Session(
+        let session = NotesClient.Session(
             server: "http://127.0.0.1:1",
             username: "u",
             accessToken: "a",

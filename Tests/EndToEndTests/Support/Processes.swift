@@ -77,7 +77,9 @@ struct Run: Sendable, CustomStringConvertible {
     let status: Int32
     let stdout: String
     let stderr: String
-    var description: String { "exit \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
+    /// Killed by a signal (a trap, a crash) rather than exiting.
+    var crashed = false
+    var description: String { "\(crashed ? "signal" : "exit") \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
 }
 
 /// A `notes-server` child process on 127.0.0.1 and a free port, with its own data folder,
@@ -171,50 +173,12 @@ final class ServerProcess: Sendable {
     /// The environment a `notes` process gets: this test's config and state folders, no
     /// colour, and the server's URL.
     func environment(_ extra: [String: String] = [:]) -> [String: String] {
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("NOTES_") || key.hasPrefix("XDG_") || key == "NO_COLOR" {
-            environment.removeValue(forKey: key)
-        }
-        environment["HOME"] = root.path
-        environment["NOTES_CONFIG_DIR"] = configDirectory
-        environment["XDG_STATE_HOME"] = stateHome
-        environment["NOTES_SERVER"] = url
-        environment["NO_COLOR"] = "1"
-        for (key, value) in extra { environment[key] = value }
-        return environment
+        clientEnvironment(root: root, server: url, extra)
     }
 
     /// Runs `notes ARGS` with `stdin` piped in (or /dev/null) and waits for it.
     func notes(_ arguments: [String], stdin: String? = nil, environment extra: [String: String] = [:]) async throws -> Run {
-        let process = Process()
-        process.executableURL = Binaries.notes
-        process.arguments = arguments
-        process.environment = environment(extra)
-        let outPath = root.appendingPathComponent("out-\(UUID().uuidString)").path
-        let errPath = root.appendingPathComponent("err-\(UUID().uuidString)").path
-        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
-        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
-        process.standardOutput = FileHandle(forWritingAtPath: outPath)
-        process.standardError = FileHandle(forWritingAtPath: errPath)
-        let input = Pipe()
-        process.standardInput = stdin == nil ? FileHandle.nullDevice : input
-        let (exited, continuation) = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = { finished in
-            continuation.yield(finished.terminationStatus)
-            continuation.finish()
-        }
-        try process.run()
-        if let stdin {
-            try input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8))
-            try input.fileHandleForWriting.close()
-        }
-        let status = try await withDeadline(seconds: 60, "notes \(arguments.joined(separator: " "))") {
-            for await status in exited { return status }
-            throw E2EFailure("no exit status")
-        }
-        let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
-        let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
-        return Run(status: status, stdout: out, stderr: err)
+        try await runNotes(arguments, root: root, environment: environment(extra), stdin: stdin)
     }
 
     /// Logs `username` in through `notes login --password-stdin`.
@@ -262,4 +226,60 @@ final class ServerProcess: Sendable {
             return error.error.knownName == .tokenExpired
         }
     }
+}
+
+/// The environment a `notes` process gets: config and state folders under `root`, no colour,
+/// and `server` as `NOTES_SERVER`.
+func clientEnvironment(root: URL, server: String, _ extra: [String: String] = [:]) -> [String: String] {
+    var environment = ProcessInfo.processInfo.environment
+    for key in environment.keys where key.hasPrefix("NOTES_") || key.hasPrefix("XDG_") || key == "NO_COLOR" {
+        environment.removeValue(forKey: key)
+    }
+    environment["HOME"] = root.path
+    environment["NOTES_CONFIG_DIR"] = root.appendingPathComponent("config/notes").path
+    environment["XDG_STATE_HOME"] = root.appendingPathComponent("state").path
+    environment["NOTES_SERVER"] = server
+    environment["NO_COLOR"] = "1"
+    for (key, value) in extra { environment[key] = value }
+    return environment
+}
+
+/// Runs `executable ARGS` (the built `notes` by default) with `stdin` piped in (or
+/// /dev/null), its output captured in files under `root`, and waits for it.
+func runNotes(
+    _ arguments: [String],
+    root: URL,
+    environment: [String: String],
+    stdin: String? = nil,
+    executable: URL = Binaries.notes
+) async throws -> Run {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    process.environment = environment
+    let outPath = root.appendingPathComponent("out-\(UUID().uuidString)").path
+    let errPath = root.appendingPathComponent("err-\(UUID().uuidString)").path
+    _ = FileManager.default.createFile(atPath: outPath, contents: nil)
+    _ = FileManager.default.createFile(atPath: errPath, contents: nil)
+    process.standardOutput = FileHandle(forWritingAtPath: outPath)
+    process.standardError = FileHandle(forWritingAtPath: errPath)
+    let input = Pipe()
+    process.standardInput = stdin == nil ? FileHandle.nullDevice : input
+    let (exited, continuation) = AsyncStream<(Int32, Process.TerminationReason)>.makeStream()
+    process.terminationHandler = { finished in
+        continuation.yield((finished.terminationStatus, finished.terminationReason))
+        continuation.finish()
+    }
+    try process.run()
+    if let stdin {
+        try input.fileHandleForWriting.write(contentsOf: Data(stdin.utf8))
+        try input.fileHandleForWriting.close()
+    }
+    let (status, reason) = try await withDeadline(seconds: 60, "notes \(arguments.joined(separator: " "))") {
+        for await result in exited { return result }
+        throw E2EFailure("no exit status")
+    }
+    let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
+    let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""
+    return Run(status: status, stdout: out, stderr: err, crashed: reason == .uncaughtSignal)
 }
