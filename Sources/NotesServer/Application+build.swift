@@ -22,8 +22,6 @@ public struct ServerHooks: Sendable {
     /// Where metrics go. Nil: with `--metrics-port`, a Prometheus registry of this app's own
     /// (served on that port); without, nowhere.
     public var metricsFactory: (any MetricsFactory)?
-    /// Receives the API's listening channel, so that `serve` can close it first on SIGTERM.
-    var listener: Listener?
 
     public init(
         onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
@@ -100,7 +98,6 @@ func buildApplication(
         server: try httpServer(configuration),
         configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: "notes-server"),
         onServerRunning: { channel in
-            hooks.listener?.set(channel)
             await hooks.onListening(configuration.hostname, channel.localAddress?.port ?? configuration.port)
             apiListening.open()
         },

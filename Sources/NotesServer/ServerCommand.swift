@@ -131,7 +131,7 @@ public struct ServeCommand: AsyncParsableCommand {
         // Keys, the database and its WAL hold secrets and hashes: nothing the server creates is
         // readable by other users.
         umask(0o077)
-        var hooks = ServerHooks(
+        let hooks = ServerHooks(
             onListening: { host, port in
                 let shown = host.contains(":") ? "[\(host)]" : host
                 // stdout is block-buffered when redirected; FileHandle writes straight through.
@@ -143,12 +143,10 @@ public struct ServeCommand: AsyncParsableCommand {
             }
         )
         do {
-            let listener = Listener()
-            hooks.listener = listener
             let app = try await buildApplication(configuration: config, hooks: hooks)
-            var logger = Logger(label: "notes-server")
-            logger.logLevel = config.logLevel
-            try await runDraining(app, listener: listener, logger: logger)
+            // SIGTERM/SIGINT: Hummingbird's graceful shutdown closes the listener at once (new
+            // connections are refused) and lets every request in flight finish.
+            try await app.runService()
         } catch let error as ConfigurationError {
             Self.printError("notes-server: \(error.description)")
             throw ExitCode(78)
