@@ -6,6 +6,8 @@
 # rejected" — the document cannot say that a cursor must be one the server issued, that an
 # If-Match must name the current version, or that a password is at most 72 *bytes*, so those
 # rejections are the contract, not bugs. Bounded by CONTRACT_FUZZ_SECONDS (default 60).
+# The "coverage" phase is left out: with Python 3.11 it can stop on an internal error of
+# hypothesis ("AST constructor recursion depth mismatch"), which says nothing of the server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds="${CONTRACT_FUZZ_SECONDS:-60}"
@@ -36,7 +38,8 @@ curl -s -o /dev/null -X POST "$url/auth/register" -H 'Content-Type: application/
 token="$(curl -s -X POST "$url/auth/login" -H 'Content-Type: application/json' -d '{"username":"fuzzer","password":"fuzzer-password"}' | jq -r .accessToken)"
 [ -n "$token" ] && [ "$token" != null ] || { echo "contract-fuzz: could not log in" >&2; exit 1; }
 "$venv/bin/schemathesis" run "$url/openapi.yaml" --url "$url" -H "Authorization: Bearer $token" \
-    --checks all --exclude-checks positive_data_acceptance --max-time "$seconds" --workers 2 --seed 1
+    --checks all --exclude-checks positive_data_acceptance --max-time "$seconds" --workers 2 --seed 1 \
+    --phases examples,fuzzing,stateful
 if grep -q 'InternalServerError\|unhandled error' "$work/stderr"; then
     echo "contract-fuzz: the server logged an internal error:" >&2
     grep 'InternalServerError\|unhandled error' "$work/stderr" | head -5 >&2
