@@ -155,7 +155,8 @@ struct AuthController: Sendable {
             accessToken: accessToken,
             refreshToken: refreshToken,
             expiresIn: accessTokens.ttl,
-            refreshExpiresIn: max(0, Int(familyExpiresAt.timeIntervalSince(date).rounded(.down)))
+            refreshExpiresIn: Int(exactly: max(0, min(Double(ServerConfiguration.maxTTL), familyExpiresAt.timeIntervalSince(date).rounded(.down))))
+                ?? 0
         )
         var response = APIError.jsonResponse(status: .ok, body: pair)
         response.headers[.cacheControl] = "no-store"

@@ -30,7 +30,7 @@ struct ServerMetrics: Sendable {
         let dimensions = [("method", method), ("route", route), ("status", String(status))]
         Counter(label: "notes_http_requests_total", dimensions: dimensions, factory: factory).increment()
         Metrics.Timer(label: "notes_http_request_duration_seconds", dimensions: dimensions, factory: factory)
-            .recordNanoseconds(Int64(duration / .nanoseconds(1)))
+            .recordNanoseconds(Int64(clamping: duration.components.seconds) &* 1_000_000_000 &+ duration.components.attoseconds / 1_000_000_000)
     }
 
     func login(_ outcome: LoginOutcome) {
