@@ -107,6 +107,31 @@ struct ReplicaProcessTests {
         #expect(try await server.exitStatus() == 0)
     }
 
+    @Test("SIGTERM drains: a connection whose request is still on its way when the signal comes gets its answer, not a reset")
+    func drainWaitsForARequestOnItsWay() async throws {
+        let server = try ServerProcess(["--port", "0", "--data-dir", try temporaryDirectory(), "--bcrypt-cost", "4"])
+        let base = try await server.baseURL()
+        let port = try #require(Int(base.split(separator: ":").last ?? ""))
+        let socket = try RawConnection(port: port)
+        defer { socket.close() }
+        // One answered request proves the server accepted this connection; then half a request
+        // head, as a balancer's request may be half-way over the wire when the signal comes.
+        try socket.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        #expect(try await socket.receiveHead(seconds: 20).hasPrefix("HTTP/1.1 200"))
+        let body = #"{"username":"on-its-way","password":"correct-horse"}"#
+        try socket.send("POST /auth/register HTTP/1.1\r\nHost: x\r\n")
+        kill(server.process.processIdentifier, SIGTERM)
+        let deadline = ContinuousClock.now + .seconds(20)
+        while RawConnection.canConnect(port: port) {
+            guard ContinuousClock.now < deadline else { throw ProcessFailure("the listener stayed open after SIGTERM") }
+            try await Task.sleep(for: .milliseconds(5))
+        }
+        try socket.send("Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
+        let answer = try await socket.receiveHead(seconds: 20)
+        #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer)")
+        #expect(try await server.exitStatus() == 0)
+    }
+
     @Test("the session sweep runs only while holding the database lock, so one replica sweeps at a time", arguments: Engine.allCases)
     func sweepLock(engine: Engine) async throws {
         try await withStorage(engine) { storage in

@@ -10,6 +10,14 @@ import NotesModels
 /// the contract's JSON error (431 for a request line or headers over the limit, 400 for
 /// anything else) instead of a bare 400, then closes. Slow or idle connections are closed by
 /// Hummingbird's idle timeout, which runs while no request is in progress.
+///
+/// It also makes draining safe. On SIGTERM Hummingbird closes every connection that has no
+/// request in progress at once — including one just accepted whose request is still on its way
+/// (a balancer connects, then sends). The balancer then sees its request answered by a reset,
+/// and may not retry it elsewhere (a POST is not idempotent): a 502 for the client. So the guard
+/// holds the drain signal back from a connection with nothing in progress until its next request
+/// head arrives (that request is then answered, and the connection closed after it), or until
+/// `drainGrace` passes with nothing received.
 final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -21,6 +29,12 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     private let limit: Int
     private var admitted = false
     private var answeredError = false
+    /// Requests whose head has been read and whose answer has not been written to the end.
+    private var inProgress = 0
+    /// The drain signal, held back while the connection has no request in progress.
+    private var heldDrain: Any?
+    private var drainTimer: Scheduled<Void>?
+    static let drainGrace = TimeAmount.seconds(1)
 
     init(open: QueueCounter, limit: Int) {
         self.open = open
@@ -44,7 +58,45 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
             admitted = false
             open.leave()
         }
+        drainTimer?.cancel()
+        drainTimer = nil
         context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard case .head = unwrapInboundIn(data) else {
+            context.fireChannelRead(data)
+            return
+        }
+        inProgress += 1
+        context.fireChannelRead(data)
+        // A request arrived on a draining connection: pass the drain signal on now, behind the
+        // head, so the request is answered and the connection closed after it.
+        if let event = heldDrain {
+            heldDrain = nil
+            drainTimer?.cancel()
+            drainTimer = nil
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        if case .end = unwrapOutboundIn(data), inProgress > 0 { inProgress -= 1 }
+        context.write(data, promise: promise)
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        guard event is ChannelShouldQuiesceEvent, inProgress == 0, heldDrain == nil else {
+            context.fireUserInboundEventTriggered(event)
+            return
+        }
+        heldDrain = event
+        drainTimer = context.eventLoop.assumeIsolated().scheduleTask(in: Self.drainGrace) { [self] in
+            guard let held = heldDrain else { return }
+            heldDrain = nil
+            drainTimer = nil
+            context.fireUserInboundEventTriggered(held)
+        }
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
