@@ -81,16 +81,31 @@ func buildApplication(
         return logger
     }()
 
-    let key = try await SigningKey.load(configuration: configuration, logger: logger)
     let seeds = try configuration.seedFile.map { path in (path: path, file: try Seeder.read(path: path)) }
     let hasher: PasswordHasher
     if let given { hasher = given } else { hasher = try await PasswordHasher(cost: configuration.bcryptCost) }
     // Each app has a registry of its own: tests run several apps in one process.
     let prometheus = configuration.metricsPort == nil ? nil : PrometheusMetrics()
     let metrics = (hooks.metricsFactory ?? prometheus?.factory).map(ServerMetrics.init) ?? .disabled
-    // Until the key ring lands the server has exactly one verifying key, and it is current.
-    metrics.signingKeys(state: "current", count: 1)
-    let router = try buildRouter(configuration: configuration, storage: storage, key: key, hasher: hasher, hooks: hooks, metrics: metrics)
+    let ring: KeyRing
+    let keyFiles: [StoredSigningKey]
+    if let fixed = try await SigningKey.fixed(configuration: configuration, logger: logger) {
+        ring = KeyRing(fixed: fixed, publishDelay: configuration.keyPublishDelay, metrics: metrics)
+        keyFiles = []
+    } else {
+        ring = KeyRing(repository: storage.signingKeys, settings: KeyRing.Settings(configuration), metrics: metrics)
+        keyFiles = try await LegacyKeyFiles.read(configuration)
+    }
+    let cursors = CursorCodec()
+    let router = try buildRouter(
+        configuration: configuration,
+        storage: storage,
+        ring: ring,
+        cursors: cursors,
+        hasher: hasher,
+        hooks: hooks,
+        metrics: metrics
+    )
 
     let apiListening = Latch()
     var app = Application(
@@ -115,11 +130,14 @@ func buildApplication(
         app.addServices(MetricsService(app: listener, apiListening: apiListening, hostname: configuration.hostname, port: metricsPort))
     }
     let sweeper = SessionSweeper(storage: storage, now: hooks.now, logger: logger)
-    app.addServices(sweeper)
-    // With the storage's services running and before the server binds: migrations, seeds, a
-    // first sweep (the sweeper service then sweeps every interval).
+    app.addServices(sweeper, KeyRingService(ring: ring, now: hooks.now, logger: logger))
+    // With the storage's services running and before the server binds: migrations, the key
+    // ring and the cursor secret, seeds, a first sweep (the sweeper service then sweeps every
+    // interval).
     app.beforeServerStarts {
         try await storage.prepare(logger)
+        try await ring.prepare(importing: keyFiles, now: hooks.now(), logger: logger)
+        cursors.load(secret: try await storage.signingKeys.secret(named: CursorCodec.secretName, make: CursorCodec.makeSecret, logger: logger))
         if let seeds {
             try await Seeder(users: storage.users, notes: storage.notes, hasher: hasher, now: hooks.now, logger: logger)
                 .load(seeds.file, path: seeds.path)
@@ -132,13 +150,14 @@ func buildApplication(
 func buildRouter(
     configuration: ServerConfiguration,
     storage: Storage,
-    key: SigningKey,
+    ring: KeyRing,
+    cursors: CursorCodec,
     hasher: PasswordHasher,
     hooks: ServerHooks,
     metrics: ServerMetrics = .disabled
 ) throws -> Router<AppRequestContext> {
     let accessTokens = AccessTokens(
-        key: key,
+        ring: ring,
         issuer: configuration.issuer,
         audience: configuration.audience,
         ttl: configuration.accessTokenTTL,
@@ -153,7 +172,7 @@ func buildRouter(
     // First, so it wraps every route and the not-found responder too.
     router.add(middleware: ErrorMiddleware(routes: routeTable, onRequest: hooks.onRequest, metrics: metrics))
 
-    WellKnownController(ping: storage.ping, publicJWKs: key.publicJWKs, openAPI: try OpenAPIDocument.load()).addRoutes(to: router)
+    WellKnownController(ping: storage.ping, ring: ring, now: hooks.now, openAPI: try OpenAPIDocument.load()).addRoutes(to: router)
     let auth = AuthController(
         users: storage.users,
         sessions: storage.sessions,
@@ -170,7 +189,7 @@ func buildRouter(
         .group(context: AuthenticatedContext.self)
     auth.addProtectedRoutes(to: protected.group("auth"))
     UsersController(users: storage.users).addRoutes(to: protected)
-    NotesController(notes: storage.notes, cursors: CursorCodec(material: key.derivationMaterial), now: hooks.now)
+    NotesController(notes: storage.notes, cursors: cursors, now: hooks.now)
         .addRoutes(to: protected.group("notes"))
 
     routeTable.set(router.routes)

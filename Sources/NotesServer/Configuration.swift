@@ -38,6 +38,12 @@ public struct ServerConfiguration: Sendable {
     public var jwtPrivateKeyPath: String?
     /// HS256: a secret that still verifies but no longer signs.
     public var jwtPreviousSecret: String?
+    /// Whether `--jwt-algorithm` was given (a rotation then switches the ring to it).
+    public var jwtAlgorithmGiven = false
+    /// Seconds a new ring key is published before it signs.
+    public var keyPublishDelay: Int = 300
+    /// Rotate the ring when the signing key is older than this many seconds; nil: never.
+    public var keyRotationInterval: Int?
     public var issuer: String = "notes-server"
     public var audience: String = "notes-client"
     /// Seconds.
@@ -117,6 +123,14 @@ public struct ServerConfiguration: Sendable {
                     "--jwt-secret is only for HS256; \(jwtAlgorithm.rawValue) signs with --jwt-private-key (or a generated key)"
                 )
             }
+        }
+        guard (0...90 * 86_400).contains(keyPublishDelay) else {
+            throw ConfigurationError("--key-publish-delay must be between 0s and 90d, got \(keyPublishDelay)s")
+        }
+        if let interval = keyRotationInterval, interval <= keyPublishDelay || interval > 3_650 * 86_400 {
+            throw ConfigurationError(
+                "--key-rotation-interval must be longer than --key-publish-delay (\(keyPublishDelay)s) and at most 3650d, got \(interval)s"
+            )
         }
         guard (1...3_600).contains(idleTimeout) else { throw ConfigurationError("--idle-timeout must be between 1s and 1h, got \(idleTimeout)s") }
         guard (1...1_000_000).contains(maxConnections) else {

@@ -13,7 +13,7 @@ public struct NotesServerCommand: AsyncParsableCommand {
         // subcommand's name.
         discussion: "With no subcommand it runs serve, whose options follow.\n\n" + ServeCommand.optionsHelp,
         version: "0.9.0",
-        subcommands: [ServeCommand.self],
+        subcommands: [ServeCommand.self, KeysCommand.self],
         defaultSubcommand: ServeCommand.self
     )
 
@@ -39,7 +39,10 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "HS256 secret, at least 32 bytes. Prefer NOTES_JWT_SECRET: flags show in ps.") var jwtSecret: String?
     @Option(help: "HS256 only: a secret that still verifies but no longer signs, while tokens it signed expire.")
     var jwtPreviousSecret: String?
-    @Option(help: "PEM private key for RS256/ES256/EdDSA (default: generated and kept in DATA_DIR/keys)") var jwtPrivateKey: String?
+    @Option(help: "PEM private key for RS256/ES256/EdDSA: pins this one key. (default: the key ring in the database)")
+    var jwtPrivateKey: String?
+    @Option(help: "How long a new ring key is in the JWKS before it signs. (default: 5m)") var keyPublishDelay: String?
+    @Option(help: "Rotate the ring when the signing key is older than this, e.g. 30d. (default: off)") var keyRotationInterval: String?
     @Option(help: "The iss claim. (default: notes-server)") var issuer: String?
     @Option(help: "The aud claim. (default: notes-client)") var audience: String?
     @Option(help: "Access token lifetime: 45s, 15m, 2h, 30d or seconds. (default: 15m)") var accessTokenTtl: String?
@@ -95,10 +98,13 @@ public struct ServeCommand: AsyncParsableCommand {
                 throw ConfigurationError("--jwt-algorithm must be one of HS256, RS256, ES256, EdDSA; got '\(v)'")
             }
             config.jwtAlgorithm = algorithm
+            config.jwtAlgorithmGiven = true
         }
         config.jwtSecret = value(jwtSecret, "JWT_SECRET")
         config.jwtPreviousSecret = value(jwtPreviousSecret, "JWT_PREVIOUS_SECRET")
         config.jwtPrivateKeyPath = value(jwtPrivateKey, "JWT_PRIVATE_KEY")
+        if let v = try duration(keyPublishDelay, "KEY_PUBLISH_DELAY", "key-publish-delay") { config.keyPublishDelay = v }
+        config.keyRotationInterval = try duration(keyRotationInterval, "KEY_ROTATION_INTERVAL", "key-rotation-interval")
         if let v = value(issuer, "ISSUER") { config.issuer = v }
         if let v = value(audience, "AUDIENCE") { config.audience = v }
         if let v = try duration(accessTokenTtl, "ACCESS_TOKEN_TTL", "access-token-ttl") { config.accessTokenTTL = v }

@@ -41,7 +41,8 @@ struct OpenAPITests {
         let router = try buildRouter(
             configuration: config,
             storage: storage,
-            key: await SigningKey.hmac(secret: testSecret),
+            ring: KeyRing(fixed: await SigningKey.hmac(secret: testSecret)),
+            cursors: CursorCodec(),
             hasher: try await PasswordHasher(cost: 4),
             hooks: ServerHooks()
         )

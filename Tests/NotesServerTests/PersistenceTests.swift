@@ -22,32 +22,26 @@ struct PersistenceTests {
             let note = try await client.createNote(token, title: "survives")
             return (try await client.login("alice"), note)
         }
-        let keyFiles = try FileManager.default.contentsOfDirectory(atPath: config.dataDirectory + "/keys")
-        #expect(keyFiles.count == 1)
+        let key = try await Forger.keptRow(config)
+        #expect(!FileManager.default.fileExists(atPath: config.dataDirectory + "/keys"), "keys live in the database, not in files")
         try await withApp(config) { client in
             #expect(try await client.get("/me", token: pair.accessToken).status == .ok, "a token from before the restart still verifies")
             let shown: Note = try await client.get("/notes/\(note.id)", token: pair.accessToken).decode()
             #expect(shown == note)
             #expect(try await client.post("/auth/refresh", json: RefreshRequest(refreshToken: pair.refreshToken)).status == .ok)
         }
-        #expect(try FileManager.default.contentsOfDirectory(atPath: config.dataDirectory + "/keys") == keyFiles)
+        #expect(try await Forger.keptRow(config) == key, "the same key signs after the restart")
     }
 
-    @Test("the generated key file is 0600 in a 0700 folder and named by its kid; the database is 0600")
+    @Test("the database that holds the key ring is 0600 in a 0700 folder, and no key file is written")
     func keyFileModes() async throws {
         let config = try testConfiguration(.rs256)
         try await withApp(config) { client in _ = try await client.get("/health") }
-        let folder = config.dataDirectory + "/keys"
-        let folderMode = try FileManager.default.attributesOfItem(atPath: folder)[.posixPermissions] as? Int
-        #expect(folderMode == 0o700)
-        let file = try #require(try FileManager.default.contentsOfDirectory(atPath: folder).first)
-        #expect(file.hasPrefix("rs256-") && file.hasSuffix(".pem"))
-        let fileMode = try FileManager.default.attributesOfItem(atPath: folder + "/" + file)[.posixPermissions] as? Int
-        #expect(fileMode == 0o600)
-        let kept = try await Forger.kept(config)
-        #expect(file == (kept.legacyKid ?? "") + ".pem", "named as earlier versions named it")
         let databaseMode = try FileManager.default.attributesOfItem(atPath: config.dataDirectory + "/notes.sqlite")[.posixPermissions] as? Int
         #expect(databaseMode == 0o600)
+        let key = try await Forger.keptRow(config)
+        #expect(key.algorithm == "RS256" && key.state == .current && key.privateKeyPEM.hasPrefix("-----BEGIN"))
+        #expect(!FileManager.default.fileExists(atPath: config.dataDirectory + "/keys"))
     }
 
     @Test("a configured PEM key is used as given and nothing is generated")

@@ -182,7 +182,7 @@ struct TokenTests {
             let real = try await Forger.kept(config)
             let jwks = try await client.get("/.well-known/jwks.json")
             #expect(jwks.status == .ok)
-            let pem = try String(contentsOfFile: config.dataDirectory + "/keys/\(real.legacyKid ?? "").pem", encoding: .utf8)
+            let pem = try await Forger.keptRow(config).privateKeyPEM
             let publicPEM = try Insecure.RSA.PrivateKey(pem: pem).publicKey.pemRepresentation
             let confused = JWTKeyCollection()
             await confused.add(hmac: HMACKey(from: publicPEM), digestAlgorithm: .sha256, kid: JWKIdentifier(string: real.kid))
@@ -276,18 +276,40 @@ struct KeyIDTests {
         }
     }
 
-    @Test("a token naming the key's earlier kid (before the upgrade) still verifies, and the JWKS lists that kid too")
+    @Test(
+        "a key file of an earlier version is imported once: tokens naming its earlier kid verify (and the JWKS lists that kid) until they have all expired"
+    )
     func legacyKid() async throws {
         let config = try testConfiguration(.es256)
-        try await withApp(config) { client in
+        let pem = try SigningKey.generatePEM(.es256)
+        let old = try await SigningKey.asymmetric(.es256, pem: pem)
+        let legacy = try #require(old.legacyKid)
+        #expect(legacy != old.kid)
+        // As earlier versions kept it: DATA_DIR/keys/<alg>-<hash>.pem, 0600 in a 0700 folder.
+        let folder = config.dataDirectory + "/keys"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        #expect(FileManager.default.createFile(atPath: folder + "/\(legacy).pem", contents: Data(pem.utf8), attributes: [.posixPermissions: 0o600]))
+        let clock = TestClock()
+        let forger = Forger(keys: old.keys, kid: old.kid, legacyKid: legacy)
+        try await withApp(config, hooks: ServerHooks(now: clock.now)) { client in
             let user = try await client.register("alice")
-            let forger = try await Forger.kept(config)
-            let legacy = try #require(forger.legacyKid)
-            #expect(legacy != forger.kid)
-            let token = try await forger.sign(.valid(for: user), kid: legacy)
+            let signed = try await client.login("alice").accessToken
+            #expect(try jsonPart(signed.split(separator: ".")[0])["kid"] as? String == old.kid, "the imported key signs, under its thumbprint")
+            let token = try await forger.sign(.valid(for: user, now: clock.now()), kid: legacy)
             #expect(try await client.get("/me", token: token).status == .ok)
             #expect(try await client.get("/.well-known/jwks.json").text.contains(legacy))
+            // Past the access-token lifetime (and the 30 s replicas may lag) nothing signed under
+            // the earlier kid is valid any more: the alias is gone, the key itself stays.
+            clock.advance(TimeInterval(config.accessTokenTTL + 31))
+            let late = try await forger.sign(.valid(for: user, now: clock.now()), kid: legacy)
+            #expect(try await client.get("/me", token: late).error?.message == "invalid kid")
+            #expect(try await client.get("/me", token: try await forger.sign(.valid(for: user, now: clock.now()))).status == .ok)
+            #expect(!(try await client.get("/.well-known/jwks.json").text.contains(legacy)))
         }
+        // Imported once: a restart finds the key in the ring and adds nothing.
+        try await withApp(config) { _ in }
+        let rows = try await SQLiteDatabase.open(path: config.dataDirectory + "/notes.sqlite").storage.signingKeys.all(logger: testLogger)
+        #expect(rows.map(\.kid) == [old.kid])
     }
 
     @Test("HS256: the previous secret verifies under its own kid but never signs; a token without kid meets the current secret only")

@@ -29,10 +29,10 @@ private struct PeekedHeader: Decodable {
     var crit: [String]?
 }
 
-/// Signs and verifies access tokens with the one configured key, and maps every failure to
+/// Signs and verifies access tokens with the keys of the ``KeyRing``, and maps every failure to
 /// the contract's names (jsonwebtoken's messages).
 struct AccessTokens: Sendable {
-    let key: SigningKey
+    let ring: KeyRing
     let issuer: String
     let audience: String
     let ttl: Int
@@ -53,6 +53,8 @@ struct AccessTokens: Sendable {
             jti: IDClaim(value: UUID().uuidString),
             sid: user.sessionID?.uuidString
         )
+        // Only a ring that was never prepared has no signing key: the server is not ready.
+        guard let key = ring.signer(at: date) else { throw StorageError.unavailable }
         return try await key.keys.sign(claims, kid: JWKIdentifier(string: key.kid))
     }
 
@@ -79,16 +81,18 @@ struct AccessTokens: Sendable {
         else {
             throw .invalidToken("jwt malformed")
         }
-        guard header.alg == key.algorithm.rawValue else { throw .invalidToken("invalid algorithm") }
+        let date = now()
+        guard let alg = header.alg, ring.algorithms(at: date).contains(alg) else { throw .invalidToken("invalid algorithm") }
         // Only access tokens as this server writes them: no other token type, and no critical
         // extensions it would have to understand (RFC 7515 §4.1.11).
         guard header.typ == nil || header.typ?.uppercased() == "JWT", header.crit == nil else { throw .invalidToken("invalid token type") }
-        // JWTKit falls back to its default key for an unknown kid; refuse it here instead.
-        // A token without kid (node's jsonwebtoken adds none) is checked against the current
-        // key only: JWTKit's default, the first added.
-        if let kid = header.kid {
-            guard key.acceptedKids.contains(kid) else { throw .invalidToken("invalid kid") }
-        }
+        // JWTKit falls back to its default key for an unknown kid, so the kid is looked up in
+        // our own ring first, and JWTKit is handed only that key. A token without kid (node's
+        // jsonwebtoken adds none) is checked against the signing key only.
+        guard let key = await ring.verifier(kid: header.kid, at: date, logger: logger) else { throw .invalidToken("invalid kid") }
+        // The algorithm is pinned per key: during a rotation to another algorithm each key
+        // accepts only its own.
+        guard alg == key.algorithm.rawValue else { throw .invalidToken("invalid algorithm") }
 
         let claims: AccessClaims
         do {
@@ -101,7 +105,7 @@ struct AccessTokens: Sendable {
             throw .invalidToken("jwt malformed")
         }
 
-        let current = now().timeIntervalSince1970
+        let current = date.timeIntervalSince1970
         let tolerance = TimeInterval(clockTolerance)
         if let nbf = claims.nbf?.value, nbf.timeIntervalSince1970 > current + tolerance {
             throw .notBefore(nbf)

@@ -8,7 +8,8 @@ import NotesModels
 /// The public, unauthenticated documents: health, the JWKS and the OpenAPI description.
 struct WellKnownController: Sendable {
     let ping: @Sendable () async throws -> Void
-    let publicJWKs: [JWK]
+    let ring: KeyRing
+    let now: @Sendable () -> Date
     let openAPI: ByteBuffer
 
     func addRoutes(to router: Router<AppRequestContext>) {
@@ -44,8 +45,10 @@ struct WellKnownController: Sendable {
     }
 
     @Sendable func jwks(request: Request, context: AppRequestContext) async throws -> Response {
-        var response = APIError.jsonResponse(status: .ok, body: KeySet(keys: publicJWKs))
-        response.headers[.cacheControl] = "public, max-age=300"
+        var response = APIError.jsonResponse(status: .ok, body: KeySet(keys: ring.publicJWKs(at: now())))
+        // Never cached for longer than a new key waits before it signs, so every verifier has
+        // fetched it by then.
+        response.headers[.cacheControl] = "public, max-age=\(min(300, ring.publishDelay))"
         return response
     }
 

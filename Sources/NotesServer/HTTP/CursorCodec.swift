@@ -1,15 +1,37 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// Pagination cursors: the position of the last note of a page, with an HMAC so that a
 /// cursor the server did not issue is refused (400) instead of being trusted.
-struct CursorCodec: Sendable {
-    private let key: SymmetricKey
+///
+/// The MAC key is a secret of its own, kept in the database (``load(secret:)`` before the
+/// server binds), so cursors survive restarts and key rotations, and every replica sharing the
+/// database accepts the others' cursors.
+final class CursorCodec: Sendable {
+    /// A random key until the stored one is loaded: nothing issued with it outlives the process.
+    private let state = Mutex(SymmetricKey(size: .bits256))
 
-    /// The key is derived from the signing key's material, so cursors survive a restart and
-    /// every server sharing a signing key accepts them.
-    init(material: SymmetricKey) {
-        key = HKDF<SHA256>.deriveKey(inputKeyMaterial: material, info: Data("securenotes pagination cursor v1".utf8), outputByteCount: 32)
+    init() {}
+
+    init(secret: Data) { load(secret: secret) }
+
+    func load(secret: Data) {
+        let key = HKDF<SHA256>.deriveKey(
+            inputKeyMaterial: SymmetricKey(data: secret),
+            info: Data("securenotes pagination cursor v2".utf8),
+            outputByteCount: 32
+        )
+        state.withLock { $0 = key }
+    }
+
+    private var key: SymmetricKey { state.withLock { $0 } }
+
+    /// The name of the cursor secret in the database.
+    static let secretName = "pagination-cursor"
+
+    static func makeSecret() -> Data {
+        SymmetricKey(size: .bits256).withUnsafeBytes { Data($0) }
     }
 
     func encode(_ position: NotePosition) -> String {

@@ -180,6 +180,7 @@ struct Storage: Sendable {
     var notes: any NoteRepository
     var sessions: any SessionRepository
     var loginAttempts: any LoginAttemptRepository
+    var signingKeys: any SigningKeyRepository
     var ping: @Sendable () async throws -> Void
     /// What must run while the server runs (PostgreSQL's connection pool), and what closes
     /// the database when it stops. They are added to the application's services.

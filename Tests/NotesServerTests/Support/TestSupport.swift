@@ -150,13 +150,17 @@ struct Forger {
         return Forger(keys: key.keys, kid: key.kid)
     }
 
-    /// The key the server generated and kept in its data directory.
+    /// The key that signs now in the ring of the server's SQLite database.
     static func kept(_ config: ServerConfiguration) async throws -> Forger {
-        let folder = config.dataDirectory + "/keys"
-        let files = try FileManager.default.contentsOfDirectory(atPath: folder).filter { $0.hasSuffix(".pem") }
-        let pem = try String(contentsOfFile: folder + "/" + #require(files.first), encoding: .utf8)
-        let key = try await SigningKey.asymmetric(config.jwtAlgorithm, pem: pem)
+        let row = try await keptRow(config)
+        let key = try await SigningKey.asymmetric(try #require(JWTAlgorithmName(name: row.algorithm)), pem: row.privateKeyPEM)
         return Forger(keys: key.keys, kid: key.kid, legacyKid: key.legacyKid)
+    }
+
+    /// The ring's signing key as the server's SQLite database holds it.
+    static func keptRow(_ config: ServerConfiguration) async throws -> StoredSigningKey {
+        let rows = try await SQLiteDatabase.open(path: config.dataDirectory + "/notes.sqlite").storage.signingKeys.all(logger: testLogger)
+        return try #require(KeyRingRule.signing(rows, nowMs: Date().millisecondsSince1970))
     }
 
     func sign(_ claims: AccessClaims, kid: String? = nil) async throws -> String {

@@ -103,6 +103,7 @@ struct PostgresDatabase: Sendable {
             notes: PostgresNoteRepository(db: self),
             sessions: PostgresSessionRepository(db: self),
             loginAttempts: PostgresLoginAttemptRepository(db: self),
+            signingKeys: PostgresSigningKeyRepository(db: self),
             ping: { _ = try await self.run(logger: nil) { client in try await client.query("SELECT 1").collect().count } },
             services: [client],
             prepare: { logger in try await self.prepare(logger: logger) }
@@ -320,6 +321,27 @@ enum PostgresMigrations {
                 "UPDATE session_families SET last_used_at_ms = created_at_ms",
                 "ALTER TABLE refresh_tokens ADD COLUMN generation integer NOT NULL DEFAULT 0",
                 "CREATE INDEX refresh_tokens_by_family_generation ON refresh_tokens (family_id, generation)",
+            ]
+        ),
+        (
+            3, "signing-key-ring",
+            [
+                """
+                CREATE TABLE notes_signing_keys (
+                    kid text PRIMARY KEY,
+                    legacy_kid text,
+                    legacy_until_ms bigint,
+                    algorithm text NOT NULL,
+                    private_key_pem text NOT NULL,
+                    state text NOT NULL,
+                    created_at_ms bigint NOT NULL,
+                    activates_at_ms bigint NOT NULL,
+                    retires_at_ms bigint,
+                    retired_at_ms bigint
+                )
+                """,
+                "CREATE UNIQUE INDEX notes_signing_keys_one_current ON notes_signing_keys (state) WHERE state = 'current'",
+                "CREATE TABLE notes_server_secrets (name text PRIMARY KEY, value bytea NOT NULL)",
             ]
         ),
     ]

@@ -42,6 +42,7 @@ struct SQLiteDatabase: Sendable {
             notes: SQLiteNoteRepository(writer: writer),
             sessions: SQLiteSessionRepository(writer: writer),
             loginAttempts: SQLiteLoginAttemptRepository(writer: writer),
+            signingKeys: SQLiteSigningKeyRepository(writer: writer),
             ping: { try await writer.read { db in _ = try Int.fetchOne(db, sql: "SELECT 1") } },
             services: [SQLiteCloser(writer: writer)],
             prepare: { _ in }
@@ -146,6 +147,28 @@ struct SQLiteDatabase: Sendable {
                     CREATE INDEX sessionFamilies_by_user ON sessionFamilies(userID, createdAtMs);
                     ALTER TABLE refreshTokens ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
                     CREATE INDEX refreshTokens_by_family_generation ON refreshTokens(familyID, generation);
+                    """
+            )
+        }
+        // The signing-key ring and the server's other secrets (the cursor MAC key), shared by
+        // everything that opens this database.
+        migrator.registerMigration("v4-signing-key-ring") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE signingKeys (
+                        kid TEXT PRIMARY KEY,
+                        legacyKid TEXT,
+                        legacyUntilMs INTEGER,
+                        algorithm TEXT NOT NULL,
+                        privateKeyPEM TEXT NOT NULL,
+                        state TEXT NOT NULL,
+                        createdAtMs INTEGER NOT NULL,
+                        activatesAtMs INTEGER NOT NULL,
+                        retiresAtMs INTEGER,
+                        retiredAtMs INTEGER
+                    ) WITHOUT ROWID;
+                    CREATE UNIQUE INDEX signingKeys_one_current ON signingKeys(state) WHERE state = 'current';
+                    CREATE TABLE serverSecrets (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
                     """
             )
         }
