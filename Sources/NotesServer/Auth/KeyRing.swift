@@ -52,6 +52,20 @@ final class KeyRing: Sendable {
         var rows: [StoredSigningKey] = []
         /// Parsed keys by thumbprint kid, kept across reads.
         var loaded: [String: SigningKey] = [:]
+        /// The rows as they stand by the clock (``KeyRingRule/effective(_:nowMs:retireAfterMs:)``),
+        /// valid from `computedAtMs` until `validUntilMs`, when time alone may change them.
+        var effective: [StoredSigningKey] = []
+        var computedAtMs: Int64 = .max
+        var validUntilMs: Int64 = .min
+
+        mutating func view(at nowMs: Int64, retireAfterMs: Int64) -> [StoredSigningKey] {
+            if nowMs < computedAtMs || nowMs >= validUntilMs {
+                effective = KeyRingRule.effective(rows, nowMs: nowMs, retireAfterMs: retireAfterMs)
+                computedAtMs = nowMs
+                validUntilMs = min(KeyRingRule.nextEvent(rows, after: nowMs), KeyRingRule.nextEvent(effective, after: nowMs))
+            }
+            return effective
+        }
     }
 
     private struct Forced: Sendable {
@@ -60,6 +74,7 @@ final class KeyRing: Sendable {
     }
 
     private let source: Source
+    private let retireAfterMs: Int64
     private let snapshot = Mutex(Snapshot())
     private let forced = Mutex(Forced())
     let publishDelay: Int
@@ -68,6 +83,7 @@ final class KeyRing: Sendable {
     /// One fixed key (HS256, or a pinned `--jwt-private-key`).
     init(fixed key: SigningKey, publishDelay: Int = 300, metrics: ServerMetrics = .disabled) {
         source = .fixed(key)
+        retireAfterMs = 0
         self.publishDelay = publishDelay
         self.metrics = metrics
         metrics.signingKeys(state: KeyState.current.rawValue, count: 1)
@@ -76,6 +92,7 @@ final class KeyRing: Sendable {
     /// The ring in the database; ``prepare(importing:logger:)`` must run before first use.
     init(repository: any SigningKeyRepository, settings: Settings, metrics: ServerMetrics = .disabled) {
         source = .ring(repository, settings)
+        retireAfterMs = settings.retireAfterMs
         publishDelay = settings.publishDelay
         self.metrics = metrics
     }
@@ -93,8 +110,9 @@ final class KeyRing: Sendable {
         case .fixed(let key):
             return key
         case .ring:
+            let now = date.millisecondsSince1970
             return snapshot.withLock { snapshot in
-                KeyRingRule.signing(snapshot.rows, nowMs: date.millisecondsSince1970).flatMap { snapshot.loaded[$0.kid] }
+                KeyRingRule.signing(snapshot.view(at: now, retireAfterMs: retireAfterMs), nowMs: now).flatMap { snapshot.loaded[$0.kid] }
             }
         }
     }
@@ -107,7 +125,7 @@ final class KeyRing: Sendable {
         case .ring:
             let now = date.millisecondsSince1970
             return snapshot.withLock { snapshot in
-                Set(snapshot.rows.filter { KeyRingRule.verifies($0, nowMs: now) }.map(\.algorithm))
+                Set(snapshot.view(at: now, retireAfterMs: retireAfterMs).filter { KeyRingRule.verifies($0, nowMs: now) }.map(\.algorithm))
             }
         }
     }
@@ -140,11 +158,12 @@ final class KeyRing: Sendable {
     private func lookup(_ kid: String, at date: Date) -> Lookup {
         let now = date.millisecondsSince1970
         return snapshot.withLock { snapshot in
-            if let row = snapshot.rows.first(where: { $0.kid == kid }) {
+            let rows = snapshot.view(at: now, retireAfterMs: retireAfterMs)
+            if let row = rows.first(where: { $0.kid == kid }) {
                 guard KeyRingRule.verifies(row, nowMs: now), let key = snapshot.loaded[row.kid] else { return .refused }
                 return .found(key)
             }
-            if let row = snapshot.rows.first(where: { $0.legacyKid == kid }) {
+            if let row = rows.first(where: { $0.legacyKid == kid }) {
                 guard KeyRingRule.verifies(row, nowMs: now), (row.legacyUntilMs ?? 0) > now, let key = snapshot.loaded[row.kid] else {
                     return .refused
                 }
@@ -162,7 +181,7 @@ final class KeyRing: Sendable {
         case .ring:
             let now = date.millisecondsSince1970
             return snapshot.withLock { snapshot in
-                snapshot.rows.filter { KeyRingRule.verifies($0, nowMs: now) }
+                snapshot.view(at: now, retireAfterMs: retireAfterMs).filter { KeyRingRule.verifies($0, nowMs: now) }
                     .sorted { ($0.activatesAtMs, $0.kid) > ($1.activatesAtMs, $1.kid) }
                     .flatMap { row -> [JWK] in
                         guard let key = snapshot.loaded[row.kid] else { return [] }
@@ -199,6 +218,8 @@ final class KeyRing: Sendable {
         snapshot.withLock { snapshot in
             snapshot.rows = rows
             snapshot.loaded = loaded
+            snapshot.computedAtMs = .max
+            snapshot.validUntilMs = .min
         }
         for state in KeyState.allCases {
             metrics.signingKeys(state: state.rawValue, count: rows.filter { $0.state == state }.count)
@@ -244,7 +265,10 @@ final class KeyRing: Sendable {
             let new = try await Self.newKey(settings.algorithm, now: now)
             let change = try await repository.change(logger: logger) { rows in KeyRingRule.bootstrap(rows, new: new, nowMs: nowMs) }
             if let key = change.inserts.first {
-                logger.notice("generated the first signing key of the ring", metadata: ["kid": .string(key.kid), "algorithm": .string(key.algorithm)])
+                logger.notice(
+                    "generated the first signing key of the ring",
+                    metadata: ["kid": .string(key.kid), "algorithm": .string(key.algorithm)]
+                )
             }
         }
         try await maintain(now: now, logger: logger)

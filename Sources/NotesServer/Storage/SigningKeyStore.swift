@@ -105,15 +105,38 @@ enum KeyRingRule {
         return RingChange(inserts: [key])
     }
 
+    /// The ring as it stands at `nowMs`: what ``advance(_:nowMs:retireAfterMs:)`` would write,
+    /// applied. A replica that has not seen the switch written down still acts on it.
+    static func effective(_ keys: [StoredSigningKey], nowMs: Int64, retireAfterMs: Int64) -> [StoredSigningKey] {
+        let change = advance(keys, nowMs: nowMs, retireAfterMs: retireAfterMs)
+        guard !change.isEmpty else { return keys }
+        let updated = Dictionary(change.updates.map { ($0.kid, $0) }, uniquingKeysWith: { first, _ in first })
+        return keys.map { updated[$0.kid] ?? $0 }
+    }
+
+    /// The first moment after `nowMs` at which the effective ring may change by time alone
+    /// (a next key's switch, a retirement, an earlier kid's end); `Int64.max` if none.
+    static func nextEvent(_ keys: [StoredSigningKey], after nowMs: Int64) -> Int64 {
+        var times: [Int64] = []
+        for key in keys {
+            if key.state == .next { times.append(key.activatesAtMs) }
+            if let retires = key.retiresAtMs { times.append(retires) }
+            if let legacy = key.legacyUntilMs { times.append(legacy) }
+        }
+        return times.filter { $0 > nowMs }.min() ?? Int64.max
+    }
+
     /// Adds `new` as the next key, signing `publishDelayMs` from now (0: at once, and the
-    /// switch is written now).
+    /// switch is written now) — and always strictly after every key that signs or will sign
+    /// before it, so the newest rotation wins.
     static func rotate(_ keys: [StoredSigningKey], new: StoredSigningKey, nowMs: Int64, publishDelayMs: Int64, retireAfterMs: Int64) -> RingChange {
         var key = new
         key.state = .next
-        key.activatesAtMs = nowMs.addingClamped(max(0, publishDelayMs))
+        let latest = keys.filter { $0.state == .current || ($0.state == .next && $0.activatesAtMs <= nowMs) }.map(\.activatesAtMs).max()
+        key.activatesAtMs = max(nowMs.addingClamped(max(0, publishDelayMs)), (latest ?? Int64.min).addingClamped(1))
         var change = RingChange(inserts: [key])
         if publishDelayMs <= 0 {
-            let advanced = advance(keys + [key], nowMs: nowMs, retireAfterMs: retireAfterMs)
+            let advanced = advance(keys + [key], nowMs: key.activatesAtMs, retireAfterMs: retireAfterMs)
             change.updates = advanced.updates.filter { $0.kid != key.kid }
             if let promoted = advanced.updates.first(where: { $0.kid == key.kid }) { change.inserts = [promoted] }
         }
@@ -166,7 +189,7 @@ enum KeyRingRule {
         } else {
             var fresh = replacement
             fresh.state = .current
-            fresh.activatesAtMs = nowMs
+            fresh.activatesAtMs = max(nowMs, (rest.map(\.activatesAtMs).max() ?? Int64.min).addingClamped(1))
             change.inserts.append(fresh)
         }
         return change
