@@ -14,12 +14,13 @@
 #   --seed, NOTES_CLUSTER_SEED=Seeds/demo.json   loaded once, by the first replica; none: no seed
 #   --replicas, NOTES_CLUSTER_REPLICAS=3
 #   NOTES_CLUSTER_TTL=15m                    access-token lifetime
+#   NOTES_CLUSTER_KEY_PUBLISH_DELAY=5m       how long a rotated key is published before it signs
 #   NOTES_CLUSTER_DATABASE_URL=              use this PostgreSQL database instead of a throwaway one
 #   NOTES_CLUSTER_BIN=                       a folder with notes-server already built (skips the build)
 set -euo pipefail
 
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-    sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -38,6 +39,7 @@ COST=${NOTES_CLUSTER_BCRYPT_COST:-12}
 SEED=${NOTES_CLUSTER_SEED:-$ROOT/Seeds/demo.json}
 REPLICAS=${NOTES_CLUSTER_REPLICAS:-3}
 TTL=${NOTES_CLUSTER_TTL:-15m}
+PUBLISH_DELAY=${NOTES_CLUSTER_KEY_PUBLISH_DELAY:-5m}
 while [ $# -gt 0 ]; do
     case "$1" in
     --port) PORT=${2:?--port takes a number}; shift 2 ;;
@@ -111,9 +113,8 @@ else
 fi
 (umask 077 && printf '%s\n' "$DATABASE_URL" >"$DIR/database-url")
 
-# 4. One RS256 signing key for every replica, so a token from one verifies on all (until the
-#    key ring keeps keys in the database). Whoever can read it can mint tokens.
-(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$DIR/signing-key.pem" 2>/dev/null)
+# 4. No key files: the first replica makes the key ring in the database, and every replica
+#    signs and verifies with it (so whoever can read the database can mint tokens).
 
 # 5. The replicas, each in its own session (Ctrl-C reaches only this script, which stops
 #    them in order). The first one migrates and loads the seeds; the others start after it.
@@ -124,7 +125,7 @@ start_replica() {
     if [ "$n" = 1 ] && [ "$SEED" != none ]; then seed_args=(--seed "$SEED"); fi
     $SETSID "$BIN/notes-server" --hostname 127.0.0.1 --port 0 --metrics-port 0 \
         --database-url "$DATABASE_URL" --data-dir "$DIR/replica-$n" \
-        --jwt-algorithm RS256 --jwt-private-key "$DIR/signing-key.pem" \
+        --jwt-algorithm RS256 --key-publish-delay "$PUBLISH_DELAY" \
         --bcrypt-cost "$COST" --access-token-ttl "$TTL" "${seed_args[@]}" \
         >"$DIR/replica-$n.out" 2>"$DIR/replica-$n.log" </dev/null &
     REPLICA_PIDS+=("$!")
@@ -220,6 +221,7 @@ done
 [ -n "$NGINX_PID" ] || { cat "$DIR/nginx/error.log" >&2; die "nginx could not start"; }
 
 say "cluster: $REPLICAS replicas behind nginx; logs and config in $DIR; Ctrl-C stops everything"
+say "cluster: the key ring: notes-server keys list --database-url \"\$(cat $DIR/database-url)\""
 printf 'listening on http://127.0.0.1:%s\n' "$listen"
 
 # 7. Run until a signal (or until nginx itself stops).

@@ -26,7 +26,7 @@ public struct KeysCommand: AsyncParsableCommand {
 
         func run() async throws {
             let json = self.json
-            try await KeysCommand.withRing(server) { context in
+            try await KeysCommand.withRing(server, changes: false) { context in
                 let now = Date()
                 let rows = try await context.repository.all(logger: context.logger)
                 // As the servers see it now: a switch whose time has come shows as made.
@@ -166,9 +166,14 @@ public struct KeysCommand: AsyncParsableCommand {
         let logger: Logger
     }
 
-    /// Opens the database the options name (migrating it, as `serve` would), makes sure the
-    /// ring exists (importing old key files, making a first key), runs `body`, closes.
-    static func withRing(_ server: ServeCommand, _ body: @escaping @Sendable (Context) async throws -> Void) async throws {
+    /// Opens the database the options name (migrating it, as `serve` would), makes sure a
+    /// ring that `body` `changes` has a signing key, runs `body`, closes. Key files of earlier
+    /// versions are left to `serve` to import.
+    static func withRing(
+        _ server: ServeCommand,
+        changes: Bool = true,
+        _ body: @escaping @Sendable (Context) async throws -> Void
+    ) async throws {
         var logger = Logger(label: "notes-server")
         let configuration: ServerConfiguration
         do {
@@ -190,14 +195,14 @@ public struct KeysCommand: AsyncParsableCommand {
             if case .postgres(let postgres) = location { try await PostgresDatabase.probe(postgres, logger: logger) }
             let storage = try openStorage(location, deadline: configuration.databaseDeadline, logger: logger)
             let settings = KeyRing.Settings(configuration)
-            let files = try await LegacyKeyFiles.read(configuration)
             let group = ServiceGroup(services: storage.services, gracefulShutdownSignals: [], logger: logger)
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
                 do {
                     try await storage.prepare(logger)
-                    let ring = KeyRing(repository: storage.signingKeys, settings: settings)
-                    try await ring.prepare(importing: files, now: Date(), logger: logger)
+                    if changes {
+                        try await KeyRing(repository: storage.signingKeys, settings: settings).prepare(importing: [], now: Date(), logger: logger)
+                    }
                     try await body(Context(configuration: configuration, repository: storage.signingKeys, settings: settings, logger: logger))
                 } catch {
                     await group.triggerGracefulShutdown()

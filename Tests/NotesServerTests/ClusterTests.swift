@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOHTTP1
 import NotesModels
+import Synchronization
 import Testing
 
 #if canImport(Glibc)
@@ -13,6 +14,9 @@ import Glibc
 /// a time (each starts four processes on a shared machine).
 @Suite("A cluster: PostgreSQL, three replicas, nginx", .serialized)
 struct ClusterTests {
+    /// The database of the running cluster (one at a time: the suite is serialized).
+    static let databaseURL = Mutex<String?>(nil)
+
     /// Runs `body` with a started cluster and an HTTP client, then stops the cluster with
     /// SIGTERM and checks that nothing it started is left.
     static func withCluster(
@@ -20,6 +24,7 @@ struct ClusterTests {
         _ body: (ClusterHTTP, String, [ClusterProcess.Replica]) async throws -> Void
     ) async throws {
         let cluster = try await ClusterProcess.start(environment: environment)
+        databaseURL.withLock { $0 = cluster.databaseURL }
         do {
             let (url, replicas) = try await cluster.ready()
             #expect(replicas.count == 3, "\(cluster.stdout)")
@@ -95,6 +100,132 @@ struct ClusterTests {
             let newer: TokenPair = try rotated.decode()
             let revoked = try await http.post(replicas[0].url + "/auth/refresh", json: RefreshRequest(refreshToken: newer.refreshToken))
             #expect(revoked.status == 401, "the whole family was revoked: \(revoked.text)")
+        }
+    }
+
+    static func kid(_ token: String) -> String? {
+        guard let header = token.split(separator: ".").first else { return nil }
+        var base64 = header.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        base64 += String(repeating: "=", count: (4 - base64.count % 4) % 4)
+        guard let data = Data(base64Encoded: base64),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return nil }
+        return object["kid"] as? String
+    }
+
+    /// Polls until `condition` holds on every replica; how long that took.
+    static func onEveryReplica(
+        _ replicas: [ClusterProcess.Replica],
+        _ what: String,
+        seconds: Double = 40,
+        _ condition: (ClusterProcess.Replica) async throws -> Bool
+    ) async throws -> Duration {
+        let start = ContinuousClock.now
+        let deadline = start + .seconds(seconds)
+        for replica in replicas {
+            while try await !condition(replica) {
+                guard ContinuousClock.now < deadline else { throw ProcessFailure("replica \(replica.number): \(what) not within \(seconds) s") }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        return ContinuousClock.now - start
+    }
+
+    @Test(
+        "keys rotate under a steady load of authenticated reads: no request fails, tokens and cursors from before and after work on every replica; after keys retire the old key's tokens are refused everywhere within 30 s"
+    )
+    func rotation() async throws {
+        try await Self.withCluster { http, url, replicas in
+            let database = try #require(replicas.isEmpty ? nil : ClusterTests.databaseURL.withLock { $0 })
+            let pair = try await http.signUp("erin", at: url)
+            let oldKid = try #require(Self.kid(pair.accessToken))
+            for n in 1...4 {
+                #expect(try await http.post(url + "/notes", token: pair.accessToken, json: NoteInput(title: "note \(n)")).status == 201)
+            }
+            let cursorBefore = try #require(
+                try await http.get(url + "/notes?limit=1", token: pair.accessToken).decode(Page<Note>.self).nextCursor?
+                    .addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+            )
+
+            // A steady load: reads with the token from before, and new logins read with theirs.
+            let record = LoadRecord()
+            let load = Task {
+                await withTaskGroup(of: Void.self) { group in
+                    for _ in 0..<3 {
+                        group.addTask {
+                            var token = pair.accessToken
+                            var n = 0
+                            while !record.isStopped {
+                                n += 1
+                                do {
+                                    if n % 5 == 0 {
+                                        let login = try await http.post(
+                                            url + "/auth/login",
+                                            json: Credentials(username: "erin", password: "correct-horse")
+                                        )
+                                        record.record(login.status, error: login.status == 200 ? nil : login.text)
+                                        if let fresh = try? login.decode(TokenPair.self) { token = fresh.accessToken }
+                                    }
+                                    for used in [pair.accessToken, token] {
+                                        let answer = try await http.get(url + "/notes?limit=2", token: used)
+                                        record.record(answer.status, error: answer.status == 200 ? nil : answer.text)
+                                    }
+                                } catch {
+                                    record.record(0, error: String(describing: error))
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            try await record.wait("reads before the rotation") { $0.successes >= 20 }
+
+            let rotated = try await ClusterProcess.tool(["keys", "rotate", "--now", "--database-url", database])
+            #expect(rotated.status == 0, "\(rotated.stderr)")
+            let newKid = try #require(rotated.stdout.split(separator: " ").first.map(String.init))
+            #expect(newKid != oldKid)
+            // Every replica signs with the new key within 30 s (it reads the ring every 10 s).
+            let switched = try await Self.onEveryReplica(replicas, "signing with the new key") { replica in
+                let login = try await http.post(replica.url + "/auth/login", json: Credentials(username: "erin", password: "correct-horse"))
+                return Self.kid(try login.decode(TokenPair.self).accessToken) == newKid
+            }
+            print("cluster rotation: every replica signed with the new key after \(switched)")
+            let after = try await http.post(url + "/auth/login", json: Credentials(username: "erin", password: "correct-horse")).decode(
+                TokenPair.self
+            )
+            #expect(Self.kid(after.accessToken) == newKid)
+            let cursorAfter = try #require(
+                try await http.get(replicas[0].url + "/notes?limit=1", token: after.accessToken).decode(Page<Note>.self).nextCursor?
+                    .addingPercentEncoding(withAllowedCharacters: .alphanumerics)
+            )
+            for replica in replicas {
+                for (name, token) in [("before", pair.accessToken), ("after", after.accessToken)] {
+                    let answer = try await http.get(replica.url + "/me", token: token)
+                    #expect(answer.status == 200, "replica \(replica.number), token from \(name) the rotation: \(answer.text)")
+                }
+                for cursor in [cursorBefore, cursorAfter] {
+                    let page = try await http.get(replica.url + "/notes?limit=1&cursor=\(cursor)", token: after.accessToken)
+                    #expect(page.status == 200, "replica \(replica.number): a cursor from another replica, across the rotation: \(page.text)")
+                }
+            }
+            try await record.wait("reads after the rotation") { $0.successes >= 60 }
+            record.stop()
+            await load.value
+            let failed = record.statuses.filter { $0 != 200 }
+            print("cluster rotation: \(record.statuses.count) requests during the rotation, \(failed.count) failed")
+            #expect(failed.isEmpty, "\(record.errors.prefix(3))")
+
+            let retired = try await ClusterProcess.tool(["keys", "retire", oldKid, "--database-url", database])
+            #expect(retired.status == 0, "\(retired.stderr)")
+            let refused = try await Self.onEveryReplica(replicas, "refusing the retired key") { replica in
+                try await http.get(replica.url + "/me", token: pair.accessToken).text.contains("invalid kid")
+            }
+            print("cluster rotation: the retired key was refused by every replica after \(refused)")
+            #expect(refused < .seconds(31))
+            for replica in replicas { #expect(try await http.get(replica.url + "/me", token: after.accessToken).status == 200) }
+            let listed = try await ClusterProcess.tool(["keys", "list", "--json", "--database-url", database])
+            let keys = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
+            #expect(Set(keys.compactMap { $0["state"] as? String }) == ["current", "retired"], "\(listed.stdout)")
         }
     }
 

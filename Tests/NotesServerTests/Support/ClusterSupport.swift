@@ -24,6 +24,8 @@ final class ClusterProcess: Sendable {
     }
 
     let process: Process
+    /// The PostgreSQL database the replicas share (for `notes-server keys`).
+    let databaseURL: String?
     private let out = OutputBuffer()
     private let err = OutputBuffer()
 
@@ -34,6 +36,7 @@ final class ClusterProcess: Sendable {
     /// `environment` adds to or overrides that.
     init(_ command: [String] = ["scripts/cluster.sh"], environment: [String: String] = [:]) throws {
         process = Process()
+        databaseURL = environment["NOTES_CLUSTER_DATABASE_URL"]
         // In a process group of its own, under the same PID (setsid(1) would fork when the
         // child already leads a group), so SIGINT to the group is Ctrl-C in a terminal.
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
@@ -70,6 +73,38 @@ final class ClusterProcess: Sendable {
     }
 
     /// The balancer's URL (the last stdout line) and the replicas, once everything answers.
+    /// `notes-server ARGUMENTS` run to its end: its exit status and what it printed.
+    static func tool(_ arguments: [String], seconds: Double = 120) async throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = ServerProcessTests.binary
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTES_") }
+        process.currentDirectoryURL = URL(fileURLWithPath: try temporaryDirectory())
+        let out = OutputBuffer()
+        let err = OutputBuffer()
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        process.standardInput = FileHandle.nullDevice
+        stdout.fileHandleForReading.readabilityHandler = { handle in out.append(handle.availableData) }
+        stderr.fileHandleForReading.readabilityHandler = { handle in err.append(handle.availableData) }
+        try process.run()
+        let deadline = ContinuousClock.now + .seconds(seconds)
+        while process.isRunning {
+            guard ContinuousClock.now < deadline else {
+                process.terminate()
+                throw ProcessFailure("notes-server \(arguments.first ?? "") did not finish in \(seconds)s")
+            }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        stdout.fileHandleForReading.readabilityHandler = nil
+        stderr.fileHandleForReading.readabilityHandler = nil
+        out.append(stdout.fileHandleForReading.readDataToEndOfFile())
+        err.append(stderr.fileHandleForReading.readDataToEndOfFile())
+        return (process.terminationStatus, out.text, err.text)
+    }
+
     func ready(seconds: Double = 180) async throws -> (url: String, replicas: [Replica]) {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while !stdout.contains("listening on http://") {
