@@ -17,10 +17,11 @@
 #   NOTES_CLUSTER_KEY_PUBLISH_DELAY=5m       how long a rotated key is published before it signs
 #   NOTES_CLUSTER_DATABASE_URL=              use this PostgreSQL database instead of a throwaway one
 #   NOTES_CLUSTER_BIN=                       a folder with notes-server already built (skips the build)
+#   NOTES_CLUSTER_STATE=.cluster             where database-url is written while it runs (for notes-server keys)
 set -euo pipefail
 
 if [ "${1:-}" = "--help" ] || [ "${1:-}" = "-h" ]; then
-    sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'
+    sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'
     exit 0
 fi
 
@@ -40,6 +41,7 @@ SEED=${NOTES_CLUSTER_SEED:-$ROOT/Seeds/demo.json}
 REPLICAS=${NOTES_CLUSTER_REPLICAS:-3}
 TTL=${NOTES_CLUSTER_TTL:-15m}
 PUBLISH_DELAY=${NOTES_CLUSTER_KEY_PUBLISH_DELAY:-5m}
+STATE=${NOTES_CLUSTER_STATE:-$ROOT/.cluster}
 while [ $# -gt 0 ]; do
     case "$1" in
     --port) PORT=${2:?--port takes a number}; shift 2 ;;
@@ -72,6 +74,7 @@ stop_all() {
     done
     [ -n "$PG_DIR" ] && "$ROOT/scripts/pg-throwaway.sh" stop "$PG_DIR"
     [ -n "$DIR" ] && rm -rf "$DIR"
+    [ -n "$DIR" ] && rm -f "$STATE/database-url"
     say "cluster: stopped"
 }
 trap stop_all EXIT
@@ -112,6 +115,9 @@ else
     DATABASE_URL=$("$ROOT/scripts/pg-throwaway.sh" start "$PG_DIR")
 fi
 (umask 077 && printf '%s\n' "$DATABASE_URL" >"$DIR/database-url")
+# Also where `notes-server keys` can find it (it holds the database password: 0600, in a 0700
+# folder that git ignores).
+(umask 077 && mkdir -p "$STATE" && chmod 700 "$STATE" && cp "$DIR/database-url" "$STATE/database-url")
 
 # 4. No key files: the first replica makes the key ring in the database, and every replica
 #    signs and verifies with it (so whoever can read the database can mint tokens).
@@ -221,7 +227,7 @@ done
 [ -n "$NGINX_PID" ] || { cat "$DIR/nginx/error.log" >&2; die "nginx could not start"; }
 
 say "cluster: $REPLICAS replicas behind nginx; logs and config in $DIR; Ctrl-C stops everything"
-say "cluster: the key ring: notes-server keys list --database-url \"\$(cat $DIR/database-url)\""
+say "cluster: the key ring: NOTES_DATABASE_URL=\$(cat $STATE/database-url) notes-server keys list"
 printf 'listening on http://127.0.0.1:%s\n' "$listen"
 
 # 7. Run until a signal (or until nginx itself stops).

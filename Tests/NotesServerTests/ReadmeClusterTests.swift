@@ -12,6 +12,7 @@ extension ClusterTests {
     func makeCluster() async throws {
         let blocks = ReadmeTests.blocks(try ReadmeTests.region("cluster")).filter { $0.language == "sh" }.map { $0.lines.joined(separator: "\n") }
         #expect(blocks.first == "make cluster")
+        let state = try temporaryDirectory()
         let cluster = try ClusterProcess(
             ["make", "cluster"],
             environment: [
@@ -19,6 +20,7 @@ extension ClusterTests {
                 "NOTES_CLUSTER_SEED": try seedsPath(),
                 // Long enough for tutorial steps 1–3 on a busy machine, short enough to watch expire in step 4.
                 "NOTES_CLUSTER_TTL": "8s",
+                "NOTES_CLUSTER_STATE": state,
             ]
         )
         do {
@@ -38,6 +40,18 @@ extension ClusterTests {
             #expect(output.contains("alice"), "logged in as alice: \(output)")
 
             try await Self.tutorial(url: url)
+
+            // Rotating the signing keys, as the README shows it, through the same cluster.
+            let rotation = ReadmeTests.blocks(try ReadmeTests.region("key-rotation")).filter { $0.language == "sh" }
+                .map { $0.lines.joined(separator: "\n") }.joined(separator: "\n")
+                .replacingOccurrences(of: ".cluster/database-url", with: state + "/database-url")
+            #expect(rotation.contains("keys rotate --now") && rotation.contains("keys retire"))
+            let (rotated, rotationOutput) = try await ReadmeTests.bash(rotation, environment: environment.merging(["NOTES": url]) { $1 })
+            #expect(rotated == 0, "\(rotationOutput)")
+            let kids = rotationOutput.split(separator: "\n").filter { !$0.contains(" ") && $0.count == 43 }.map(String.init)
+            #expect(Set(kids).count == 2, "the JWKS listed the old key and the new one: \(rotationOutput)")
+            #expect(rotationOutput.contains("names the signing key"), "notes token showed the kid: \(rotationOutput)")
+            #expect(rotationOutput.contains("retired "), "\(rotationOutput)")
             // Ctrl-C reaches make and the script (its process group); the script stops what it started.
             _ = try await cluster.stop(signal: SIGINT, group: true)
             let deadline = ContinuousClock.now + .seconds(30)

@@ -51,6 +51,8 @@ final class ClusterProcess: Sendable {
             "NOTES_CLUSTER_PORT": "0",
             "NOTES_CLUSTER_BCRYPT_COST": "4",
             "NOTES_CLUSTER_SEED": "none",
+            // Never the repository's .cluster: clusters of tests run side by side.
+            "NOTES_CLUSTER_STATE": (try? temporaryDirectory()) ?? "/nonexistent",
         ]
         process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTES_") }.merging(base) { $1 }
             .merging(environment) { $1 }
