@@ -75,6 +75,9 @@ struct ConfigurationTests {
             (["--bcrypt-cost", "2"], "--bcrypt-cost"),
             (["--log-level", "loud"], "--log-level"),
             (["--jwt-secret", "0123456789abcdef0123456789abcdef"], "only for HS256"),
+            (["--key-publish-delay", "100d"], "--key-publish-delay"),
+            (["--key-publish-delay", "later"], "duration"),
+            (["--key-rotation-interval", "1m"], "longer than --key-publish-delay"),
         ]
     )
     func mistakes(arguments: [String], hint: String) {

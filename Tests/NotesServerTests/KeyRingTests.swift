@@ -317,6 +317,36 @@ struct KeyRingTests {
         }
     }
 
+    @Test(
+        "--key-rotation-interval: a server adds the next key once the signing key is old enough, one key however often it looks",
+        arguments: Engine.allCases
+    )
+    func rotationInterval(engine: Engine) async throws {
+        var config = try await testConfiguration(.es256, engine: engine)
+        config.keyPublishDelay = 60
+        config.keyRotationInterval = 3_600
+        let settings = KeyRing.Settings(config)
+        try await withStorage(config: config) { storage in
+            let clock = TestClock()
+            let ring = KeyRing(repository: storage.signingKeys, settings: settings)
+            try await ring.prepare(importing: [], now: clock.now(), logger: testLogger)
+            let first = try #require(ring.signer(at: clock.now())?.kid)
+            clock.advance(3_599)
+            try await ring.maintain(now: clock.now(), logger: testLogger)
+            #expect(try await storage.signingKeys.all(logger: testLogger).count == 1)
+            clock.advance(1)
+            try await ring.maintain(now: clock.now(), logger: testLogger)
+            try await ring.maintain(now: clock.now(), logger: testLogger)
+            let rows = try await storage.signingKeys.all(logger: testLogger)
+            #expect(rows.count == 2)
+            let next = try #require(rows.first { $0.state == .next })
+            #expect(next.activatesAtMs == clock.now().millisecondsSince1970 + 60_000)
+            #expect(ring.signer(at: clock.now())?.kid == first)
+            clock.advance(60)
+            #expect(ring.signer(at: clock.now())?.kid == next.kid, "it signs once the publish delay has passed")
+        }
+    }
+
     @Test("a cursor issued before a rotation pages after it, and after a restart", arguments: Engine.allCases)
     func cursorsSurviveRotation(engine: Engine) async throws {
         var config = try await testConfiguration(.es256, engine: engine)
