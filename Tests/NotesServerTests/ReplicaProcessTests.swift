@@ -104,7 +104,7 @@ struct ReplicaProcessTests {
         try socket.send(String(body.dropFirst(half)))
         let answer = try await socket.receiveHead(seconds: 20)
         #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer)")
-        #expect(try await server.exitStatus() == 0)
+        #expect(try await server.exitStatus() == 0, "\(server.stderr.suffix(2_000))")
     }
 
     @Test("SIGTERM drains: a connection whose request is still on its way when the signal comes gets its answer, not a reset")
@@ -129,7 +129,7 @@ struct ReplicaProcessTests {
         try socket.send("Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)
         let answer = try await socket.receiveHead(seconds: 20)
         #expect(answer.hasPrefix("HTTP/1.1 201"), "\(answer)")
-        #expect(try await server.exitStatus() == 0)
+        #expect(try await server.exitStatus() == 0, "\(server.stderr.suffix(2_000))")
     }
 
     @Test("the session sweep runs only while holding the database lock, so one replica sweeps at a time", arguments: Engine.allCases)

@@ -86,7 +86,11 @@ final class ConnectionGuard: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        guard event is ChannelShouldQuiesceEvent, inProgress == 0, heldDrain == nil else {
+        // A connection accepted but not yet active is closed at once, as Hummingbird would: kept
+        // open, it would become active after the server stopped taking connections, and NIO
+        // traps on a connection the server never handled ("Deinited NIOAsyncWriter without
+        // calling finish()", swift-nio#2637).
+        guard event is ChannelShouldQuiesceEvent, inProgress == 0, heldDrain == nil, context.channel.isActive else {
             context.fireUserInboundEventTriggered(event)
             return
         }
