@@ -33,7 +33,7 @@ public struct ServeCommand: AsyncParsableCommand {
     @Option(help: "Bind address. (default: 127.0.0.1)") var hostname: String?
     @Option(help: "Port; 0 picks a free one. (default: 8080)") var port: String?
     @Option(help: "Serve Prometheus GET /metrics on this port at --hostname; 0 picks one. (default: off)") var metricsPort: String?
-    @Option(help: "Holds the SQLite file and generated signing keys. (default: ./notes-data)") var dataDir: String?
+    @Option(help: "Holds the SQLite file, which holds the key ring too. (default: ./notes-data)") var dataDir: String?
     @Option(help: "sqlite:///abs/path.sqlite (default: SQLite in the data dir)") var databaseUrl: String?
     @Option(help: "HS256, RS256, ES256 or EdDSA. (default: RS256)") var jwtAlgorithm: String?
     @Option(help: "HS256 secret, at least 32 bytes. Prefer NOTES_JWT_SECRET: flags show in ps.") var jwtSecret: String?
