@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOHTTP1
 import NotesModels
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -190,7 +191,7 @@ struct ClusterTests {
             kill(victim.pid, SIGTERM)
             let deadline = ContinuousClock.now + .seconds(30)
             while processAlive(victim.pid) {
-                guard ContinuousClock.now < deadline else { throw ProcessFailure("replica \(victim.number) did not exit after SIGTERM") }
+                guard ContinuousClock.now < deadline else { throw TestFailure("replica \(victim.number) did not exit after SIGTERM") }
                 try await Task.sleep(for: .milliseconds(20))
             }
             let atExit = record.successes

@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NotesModels
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -44,7 +45,7 @@ final class ClusterProcess: Sendable {
             ] + command
         process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot())
         let base: [String: String] = [
-            "NOTES_CLUSTER_BIN": ServerProcessTests.binary.deletingLastPathComponent().path,
+            "NOTES_CLUSTER_BIN": Binaries.server.deletingLastPathComponent().path,
             "NOTES_CLUSTER_PORT": "0",
             "NOTES_CLUSTER_BCRYPT_COST": "4",
             "NOTES_CLUSTER_SEED": "none",
@@ -73,12 +74,12 @@ final class ClusterProcess: Sendable {
     func ready(seconds: Double = 180) async throws -> (url: String, replicas: [Replica]) {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while !stdout.contains("listening on http://") {
-            guard process.isRunning else { throw ProcessFailure("cluster.sh exited \(process.terminationStatus)\n\(stdout)\n\(stderr)") }
-            guard ContinuousClock.now < deadline else { throw ProcessFailure("the cluster did not start in \(seconds)s\n\(stdout)\n\(stderr)") }
+            guard process.isRunning else { throw TestFailure("cluster.sh exited \(process.terminationStatus)\n\(stdout)\n\(stderr)") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("the cluster did not start in \(seconds)s\n\(stdout)\n\(stderr)") }
             try await Task.sleep(for: .milliseconds(50))
         }
         let lines = stdout.split(separator: "\n").map(String.init)
-        guard let last = lines.first(where: { $0.hasPrefix("listening on http://") }) else { throw ProcessFailure(stdout) }
+        guard let last = lines.first(where: { $0.hasPrefix("listening on http://") }) else { throw TestFailure(stdout) }
         // replica N: http://HOST:PORT pid PID metrics http://HOST:PORT
         let replicas = lines.filter { $0.hasPrefix("replica ") }.compactMap { line -> Replica? in
             let words = line.split(separator: " ").map(String.init)
@@ -93,7 +94,7 @@ final class ClusterProcess: Sendable {
         if process.isRunning { kill(group ? -process.processIdentifier : process.processIdentifier, signal) }
         let deadline = ContinuousClock.now + .seconds(seconds)
         while process.isRunning {
-            guard ContinuousClock.now < deadline else { throw ProcessFailure("cluster.sh did not stop in \(seconds)s\n\(stderr)") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("cluster.sh did not stop in \(seconds)s\n\(stderr)") }
             try await Task.sleep(for: .milliseconds(50))
         }
         return process.terminationStatus
@@ -126,15 +127,7 @@ struct ClusterHTTP: Sendable {
     static func with<T: Sendable>(_ body: (ClusterHTTP) async throws -> T) async throws -> T {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(60))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
-            let result = try await body(ClusterHTTP(client: client))
-            try await client.shutdown()
-            return result
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
+        return try await withHTTPClient(configuration: configuration) { client in try await body(ClusterHTTP(client: client)) }
     }
 
     func send(_ method: HTTPMethod, _ url: String, token: String? = nil, json: (some Encodable)? = Optional<String>.none) async throws -> Answer {
@@ -159,9 +152,9 @@ struct ClusterHTTP: Sendable {
     func signUp(_ username: String, at base: String) async throws -> TokenPair {
         let credentials = Credentials(username: username, password: "correct-horse")
         let registered = try await post(base + "/auth/register", json: credentials)
-        guard registered.status == 201 else { throw ProcessFailure("register: \(registered.status) \(registered.text)") }
+        guard registered.status == 201 else { throw TestFailure("register: \(registered.status) \(registered.text)") }
         let login = try await post(base + "/auth/login", json: credentials)
-        guard login.status == 200 else { throw ProcessFailure("login: \(login.status) \(login.text)") }
+        guard login.status == 200 else { throw TestFailure("login: \(login.status) \(login.text)") }
         return try login.decode()
     }
 }
@@ -190,7 +183,7 @@ final class LoadRecord: Sendable {
     func wait(_ what: String, seconds: Double = 60, _ condition: (LoadRecord) -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while !condition(self) {
-            guard ContinuousClock.now < deadline else { throw ProcessFailure("timed out waiting for \(what); statuses: \(statuses.count)") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what); statuses: \(statuses.count)") }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
