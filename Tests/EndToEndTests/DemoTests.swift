@@ -71,7 +71,10 @@ struct DemoTests {
         #expect(ownShell.output.hasPrefix("alice"), "\(ownShell)")
 
         // Ctrl-C clears a line; a later quit still ends the demo with 0, not 130.
+        // Ctrl-C only once readline echoed the line: it is reading then. Sent earlier, the
+        // terminal's SIGINT flushed the typed line before readline ran, and no ^C came back.
         terminal.send("list --tag")
+        try await terminal.expect("list --tag")
         terminal.send("\u{03}")
         try await terminal.expect("^C")
         try await terminal.expect("alice@127.0.0.1:")
