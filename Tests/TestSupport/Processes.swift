@@ -53,9 +53,9 @@ public func bash(
     try await runProcess("/bin/bash", ["-c", script], environment: environment, directory: directory, timeout: timeout)
 }
 
-/// One request with curl (installed by the test command); returns what it printed.
+/// One request with curl (installed by the test command); returns what it printed on stdout.
 public func curl(_ arguments: [String]) async throws -> String {
-    try await runProcess("/usr/bin/env", ["curl", "-s", "--max-time", "30"] + arguments, timeout: 60).output
+    try await runProcess("/usr/bin/env", ["curl", "-s", "--max-time", "30"] + arguments, timeout: 60, mergeErrors: false).output
 }
 
 /// Bytes a pipe delivered so far.
