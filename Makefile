@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DATA_DIR ?= ./notes-data
 
-.PHONY: deps build test lint format server demo cluster clean soak
+.PHONY: deps build test lint format server demo cluster clean soak fuzz
 
 deps:
 	@scripts/install-deps.sh
@@ -18,10 +18,10 @@ test:
 	scripts/test.sh
 
 lint:
-	$(SWIFT) format lint --strict --recursive Package.swift Shared Sources Tests
+	$(SWIFT) format lint --strict --recursive Package.swift Shared Sources Tests Fuzz
 
 format:
-	$(SWIFT) format --in-place --recursive Package.swift Shared Sources Tests
+	$(SWIFT) format --in-place --recursive Package.swift Shared Sources Tests Fuzz
 
 # The server alone, on the demo seeds, in the foreground.
 server: deps
@@ -36,8 +36,14 @@ cluster:
 	scripts/cluster.sh
 
 clean:
-	rm -rf .build $(DATA_DIR)
+	rm -rf .build .build-fuzz $(DATA_DIR)
 
 # A mixed load for SOAK_MINUTES (default 10) with RSS and descriptors sampled every 10 s; not in CI.
 soak:
 	scripts/soak.sh
+
+# libFuzzer (sanitized build in .build-fuzz): each target for FUZZ_SECONDS (default 60) on a
+# temporary copy of its seed corpus in Fuzz/Corpus; a crash fails. `make fuzz FUZZ_SECONDS=600`.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh

@@ -103,9 +103,34 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // libFuzzer targets (Fuzz/README.md): built with `--sanitize fuzzer -DFUZZING` by
+        // scripts/fuzz.sh; every other build makes a replayer of the same inputs.
+        .executableTarget(
+            name: "notes-fuzz",
+            dependencies: [
+                "NotesServer",
+                "NotesClient",
+                "NotesModels",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            path: "Fuzz/Targets",
+            swiftSettings: swiftSettings
+        ),
+        // What every test target shares (DESIGN.md rule 18): processes, deadlines and polling,
+        // the test clock, temporary folders, resources released on every path.
+        .target(
+            name: "TestSupport",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client")
+            ],
+            path: "Tests/TestSupport",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "NotesServerTests",
             dependencies: [
+                "TestSupport",
                 "NotesServer",
                 "NotesModels",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
@@ -126,6 +151,7 @@ let package = Package(
         .testTarget(
             name: "NotesClientTests",
             dependencies: [
+                "TestSupport",
                 "NotesClient",
                 "NotesServer",
                 "NotesModels",
@@ -136,10 +162,12 @@ let package = Package(
         .testTarget(
             name: "EndToEndTests",
             dependencies: [
+                "TestSupport",
                 "NotesModels",
                 "NotesServer",
                 "notes",
                 "notes-server",
+                "notes-fuzz",
                 // Small hostile or TLS servers that the built `notes` is pointed at.
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),

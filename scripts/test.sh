@@ -2,7 +2,7 @@
 # The README's test command (`make test` runs this): installs what is missing, builds,
 # starts a throwaway PostgreSQL for the tests (so every storage test runs on SQLite and on
 # PostgreSQL), runs every test, fuzzes the live server against openapi.yaml (schemathesis),
-# then checks the formatting.
+# runs the libFuzzer targets (scripts/fuzz.sh), then checks the formatting.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -23,4 +23,7 @@ swift test --skip-build --skip 'ClusterTests|ReplicaProcessTests|MetricsTests'
 swift test --skip-build --filter 'ClusterTests|ReplicaProcessTests|MetricsTests'
 # The server against its own OpenAPI document, fuzzed for a bounded time.
 scripts/contract-fuzz.sh
-swift format lint --strict --recursive Package.swift Shared Sources Tests
+# libFuzzer on the token, body, Seeds, client-answer and shell-word parsers (a second,
+# sanitized build in .build-fuzz), 30 s per target: a crash fails the run.
+FUZZ_SECONDS="${FUZZ_SECONDS:-30}" scripts/fuzz.sh
+swift format lint --strict --recursive Package.swift Shared Sources Tests Fuzz

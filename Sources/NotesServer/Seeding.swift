@@ -32,9 +32,20 @@ struct Seeder {
     /// Reads and checks a Seeds file without touching the database, so that a broken one is
     /// a startup error before anything else happens.
     static func read(path: String) throws -> SeedFile {
+        let data: Data
+        do {
+            data = try Data(contentsOf: URL(fileURLWithPath: path))
+        } catch {
+            throw ConfigurationError("--seed \(path) cannot be loaded: \(Self.describe(error))")
+        }
+        return try decode(data, path: path)
+    }
+
+    /// Decodes and checks the contents of a Seeds file; `path` is only for the messages.
+    static func decode(_ data: Data, path: String) throws -> SeedFile {
         let seeds: SeedFile
         do {
-            seeds = try JSONDecoder().decode(SeedFile.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
+            seeds = try JSONDecoder().decode(SeedFile.self, from: data)
         } catch {
             throw ConfigurationError("--seed \(path) cannot be loaded: \(Self.describe(error))")
         }

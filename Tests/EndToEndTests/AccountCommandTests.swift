@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NotesModels
 import Synchronization
+import TestSupport
 import Testing
 
 /// A stand-in for the account endpoints of API.md (`POST /auth/password`, `GET /auth/sessions`,
@@ -183,6 +184,100 @@ struct AccountCommandTests {
             #expect(!FileManager.default.fileExists(atPath: server.sessionPath))
             let again = try await server.notes(["logout", "--all"])
             #expect(again.status == 0 && again.stdout.contains("not logged in"), "\(again)")
+        }
+    }
+}
+
+/// The same commands against the built `notes-server`, with a second client home standing in
+/// for another device. Access tokens live 2 s, so a revoked session shows within a poll.
+@Suite("passwd, sessions, sessions revoke, logout --all against the real server", .serialized)
+struct AccountCommandServerTests {
+    /// `notes` with a home of its own: another device of the same user.
+    struct Device {
+        let root: URL
+        let server: LiveServer
+
+        init(_ name: String, of server: LiveServer) throws {
+            root = server.root.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+            self.server = server
+        }
+
+        func notes(_ arguments: [String], stdin: String? = nil) async throws -> Run {
+            try await runNotes(arguments, root: root, environment: clientEnvironment(root: root, server: server.url), stdin: stdin)
+        }
+
+        func login(_ password: String) async throws -> Run {
+            try await notes(["login", "--username", "alice", "--password-stdin"], stdin: password + "\n")
+        }
+
+        /// Runs `whoami` until the session turns out to be over (the access token expired and its
+        /// refresh was refused), and returns that run.
+        func waitUntilLoggedOut() async throws -> Run {
+            let last = OutputBuffer()
+            var run: Run?
+            let seen = { last.text }
+            try await poll("the device's session to end", seconds: 30, interval: .milliseconds(200), detail: seen) {
+                let attempt = try await notes(["whoami"])
+                last.append(Data("\(attempt)".utf8))
+                run = attempt
+                return attempt.status != 0
+            }
+            return try #require(run)
+        }
+    }
+
+    func sessions(_ server: LiveServer) async throws -> [NotesModels.Session] {
+        let run = try await server.notes(["sessions", "--json"])
+        #expect(run.status == 0, "\(run)")
+        return try NotesJSON.decoder().decode([NotesModels.Session].self, from: Data(run.stdout.utf8))
+    }
+
+    @Test("sessions lists both devices and revoke ends the other; passwd ends every other session; logout --all ends them all")
+    func accountCommands() async throws {
+        try await withServerProcess(accessTokenTTL: "2s") { server in
+            #expect(try await server.register("alice", "correct-horse-1").status == 0)
+            let other = try Device("other-device", of: server)
+            #expect(try await other.login("correct-horse-1").status == 0)
+
+            // sessions: both, newest first, this client's marked current.
+            let both = try await sessions(server)
+            #expect(both.count == 2)
+            #expect(both.filter(\.current).count == 1)
+            #expect(both.last?.current == true, "this client logged in first")
+            let table = try await server.notes(["sessions"])
+            #expect(table.status == 0, "\(table)")
+            let otherID = try #require(both.first { !$0.current }?.id)
+
+            // sessions revoke ID: the other device is out once its access token expires.
+            let revoke = try await server.notes(["sessions", "revoke", otherID.uuidString])
+            #expect(revoke.status == 0, "\(revoke)")
+            #expect(try await sessions(server).map(\.id) == both.filter(\.current).map(\.id))
+            let revoked = try await other.waitUntilLoggedOut()
+            #expect(revoked.status == 77 && revoked.stderr.contains("revoked"), "\(revoked)")
+
+            // passwd: this client keeps a new session; every other ends; the old password is refused.
+            #expect(try await other.login("correct-horse-1").status == 0)
+            let passwd = try await server.notes(["passwd", "--password-stdin"], stdin: "correct-horse-1\nnew-horse-22\n")
+            #expect(passwd.status == 0, "\(passwd)")
+            let afterPasswd = try await sessions(server)
+            #expect(afterPasswd.count == 1 && afterPasswd.first?.current == true, "\(afterPasswd)")
+            #expect(!afterPasswd.contains { both.map(\.id).contains($0.id) }, "a new session, not an old one")
+            let ended = try await other.waitUntilLoggedOut()
+            #expect(ended.status == 77, "\(ended)")
+            #expect(try await other.login("correct-horse-1").status == 77)
+            #expect(try await other.login("new-horse-22").status == 0)
+
+            // logout --all: every session ends, this client's cache is deleted.
+            #expect(try await sessions(server).count == 2)
+            let logout = try await server.notes(["logout", "--all"])
+            #expect(logout.status == 0, "\(logout)")
+            #expect(!FileManager.default.fileExists(atPath: server.sessionPath))
+            #expect(try await server.notes(["sessions"]).status == 77, "not logged in any more")
+            let everywhere = try await other.waitUntilLoggedOut()
+            #expect(everywhere.status == 77 && everywhere.stderr.contains("revoked"), "\(everywhere)")
+            #expect(try await server.login("alice", "new-horse-22").status == 0)
+            #expect(try await sessions(server).count == 1)
         }
     }
 }

@@ -1,17 +1,11 @@
 import Foundation
 import NotesModels
+import TestSupport
 import Testing
 
 /// Runs `body` against a fresh `notes-server` process and always stops it.
-func withServerProcess(accessTokenTTL: String = "15m", seed: Bool = false, _ body: (ServerProcess) async throws -> Void) async throws {
-    let server = try await ServerProcess.start(accessTokenTTL: accessTokenTTL, seed: seed)
-    do {
-        try await body(server)
-    } catch {
-        await server.shutdown()
-        throw error
-    }
-    await server.shutdown()
+func withServerProcess(accessTokenTTL: String = "15m", seed: Bool = false, _ body: (LiveServer) async throws -> Void) async throws {
+    try await using({ try await LiveServer.start(accessTokenTTL: accessTokenTTL, seed: seed) }, release: { await $0.shutdown() }, body)
 }
 
 @Suite("notes on the command line", .serialized)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -29,7 +30,7 @@ struct DemoTests {
                 "NOTES_DEMO_TTL": "30s", "TERM": "dumb", "INPUTRC": inputrc.path, "HOME": root.path,
             ]
         ) { $1 }
-        let script = Binaries.packageRoot.appendingPathComponent("scripts/demo.sh").path
+        let script = URL(fileURLWithPath: repositoryRoot()).appendingPathComponent("scripts/demo.sh").path
         let terminal = try PseudoTerminal(executable: "/bin/bash", arguments: [script], environment: environment)
         defer { terminal.close() }
         // Should the test fail half way, close() kills the script before its trap can stop the
@@ -70,7 +71,10 @@ struct DemoTests {
         #expect(ownShell.output.hasPrefix("alice"), "\(ownShell)")
 
         // Ctrl-C clears a line; a later quit still ends the demo with 0, not 130.
+        // Ctrl-C only once readline echoed the line: it is reading then. Sent earlier, the
+        // terminal's SIGINT flushed the typed line before readline ran, and no ^C came back.
         terminal.send("list --tag")
+        try await terminal.expect("list --tag")
         terminal.send("\u{03}")
         try await terminal.expect("^C")
         try await terminal.expect("alice@127.0.0.1:")
@@ -83,16 +87,9 @@ struct DemoTests {
         #expect(!FileManager.default.fileExists(atPath: pidFile), "the script removes server.pid when it stops the server")
 
         // The server went with it: its port refuses connections (polled with a deadline).
-        let deadline = ContinuousClock.now + .seconds(20)
-        var stopped = false
-        while ContinuousClock.now < deadline {
-            if try await !Self.answers(String(url) + "/health") {
-                stopped = true
-                break
-            }
-            try await Task.sleep(for: .milliseconds(100))
+        try await poll("notes-server to stop answering after the demo ended", seconds: 20, interval: .milliseconds(100)) {
+            try await !Self.answers(String(url) + "/health")
         }
-        #expect(stopped, "notes-server still answers after the demo ended")
     }
 
     @Test("a busy port stops the demo at once with the port and NOTES_DEMO_PORT named")
@@ -102,7 +99,7 @@ struct DemoTests {
             environment["NOTES_DEMO_BIN"] = Binaries.directory.path
             environment["NOTES_DEMO_PORT"] = String(server.port)
             environment["NOTES_DEMO_DIR"] = server.root.appendingPathComponent("demo").path
-            let script = Binaries.packageRoot.appendingPathComponent("scripts/demo.sh").path
+            let script = URL(fileURLWithPath: repositoryRoot()).appendingPathComponent("scripts/demo.sh").path
             let run = try await Self.bash("bash \(script) </dev/null", environment: environment)
             #expect(run.status == 1, "\(run)")
             #expect(
@@ -117,7 +114,7 @@ struct DemoTests {
 
     @Test("scripts/demo.sh --help names every NOTES_DEMO_ setting")
     func help() async throws {
-        let script = Binaries.packageRoot.appendingPathComponent("scripts/demo.sh").path
+        let script = URL(fileURLWithPath: repositoryRoot()).appendingPathComponent("scripts/demo.sh").path
         let run = try await Self.bash("bash \(script) --help", environment: ProcessInfo.processInfo.environment)
         #expect(run.status == 0)
         for name in ["NOTES_DEMO_PORT", "NOTES_DEMO_TTL", "NOTES_DEMO_DIR", "NOTES_DEMO_BIN"] {
@@ -126,34 +123,12 @@ struct DemoTests {
     }
 
     /// Runs a bash script to its end; stdout and stderr together.
-    static func bash(_ script: String, environment: [String: String]) async throws -> (status: Int32, output: String) {
-        try await withDeadline(seconds: 120, "bash") {
-            try await onThread {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/bin/bash")
-                process.arguments = ["-c", script]
-                process.environment = environment
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                process.standardError = pipe
-                process.standardInput = FileHandle.nullDevice
-                try process.run()
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                return (process.terminationStatus, String(decoding: data, as: UTF8.self))
-            }
-        }
+    static func bash(_ script: String, environment: [String: String]) async throws -> ProcessResult {
+        try await TestSupport.bash(script, environment: environment, timeout: 120)
     }
 
     /// Whether anything answers at `url` (curl, on its own thread).
     static func answers(_ url: String) async throws -> Bool {
-        try await onThread {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            process.arguments = ["curl", "-s", "-o", "/dev/null", "--max-time", "5", url]
-            try process.run()
-            process.waitUntilExit()
-            return process.terminationStatus == 0
-        }
+        try await runProcess("/usr/bin/env", ["curl", "-s", "-o", "/dev/null", "--max-time", "5", url], timeout: 30).status == 0
     }
 }

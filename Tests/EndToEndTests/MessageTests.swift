@@ -1,5 +1,6 @@
 import Foundation
 import NotesModels
+import TestSupport
 import Testing
 
 /// The exact words `notes` says when something is off, and what it says to do next (issue 10).

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Colour and width rules of API.md: colour only on a terminal, never with `NO_COLOR`;
@@ -9,7 +10,7 @@ struct OutputTests {
 
     /// The output of `notes ARGUMENTS` on a terminal, up to and including `marker`.
     func onTerminal(
-        _ server: ServerProcess,
+        _ server: LiveServer,
         _ arguments: [String],
         until marker: String,
         extra: [String: String],

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Issue 9 row 8, in a network namespace of the test's own (`unshare -n`): only its loopback

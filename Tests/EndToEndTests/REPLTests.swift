@@ -1,11 +1,12 @@
 import Foundation
 import NotesModels
+import TestSupport
 import Testing
 
 @Suite("The interactive shell, driven through a pseudo-terminal", .serialized)
 struct REPLTests {
     /// A predictable terminal: no colour, no bracketed paste, no ~/.inputrc.
-    static func terminalEnvironment(_ server: ServerProcess) throws -> [String: String] {
+    static func terminalEnvironment(_ server: LiveServer) throws -> [String: String] {
         let inputrc = server.root.appendingPathComponent("inputrc")
         try "set enable-bracketed-paste off\n".write(to: inputrc, atomically: true, encoding: .utf8)
         return server.environment(["TERM": "dumb", "INPUTRC": inputrc.path])

@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import NIOSSL
 import NotesModels
+import TestSupport
 import Testing
 
 /// A throwaway CA and server certificates made with `openssl` in a temporary folder
@@ -55,7 +56,7 @@ struct TestCertificates: Sendable {
         process.standardError = FileHandle.nullDevice
         try process.run()
         process.waitUntilExit()
-        guard process.terminationStatus == 0 else { throw E2EFailure("openssl \(arguments.joined(separator: " ")) failed") }
+        guard process.terminationStatus == 0 else { throw TestFailure("openssl \(arguments.joined(separator: " ")) failed") }
     }
 
     /// A server configuration presenting `NAME.pem`.

@@ -1,5 +1,6 @@
 import Foundation
 import NotesModels
+import TestSupport
 import Testing
 
 /// Every client step of the README tutorial (part 2), in order, on the demo seeds.
@@ -138,9 +139,9 @@ enum Transcript {
     static let promptPattern = #"^(notes|[a-z0-9_.-]+@127\.0\.0\.1:[0-9]+)> ?"#
 
     static func steps() throws -> [Step] {
-        let readme = try String(contentsOf: Binaries.packageRoot.appendingPathComponent("README.md"), encoding: .utf8)
+        let readme = try String(contentsOf: URL(fileURLWithPath: repositoryRoot()).appendingPathComponent("README.md"), encoding: .utf8)
         guard let start = readme.range(of: "<!-- tutorial-repl:start -->"), let end = readme.range(of: "<!-- tutorial-repl:end -->") else {
-            throw E2EFailure("README.md has no tutorial-repl region")
+            throw TestFailure("README.md has no tutorial-repl region")
         }
         var steps: [Step] = []
         var inBlock = false

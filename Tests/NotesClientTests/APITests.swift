@@ -118,8 +118,8 @@ struct APITests {
         let store = SessionStore(directory: "/nonexistent")
         #expect(throws: InvalidServerURLError.self) { try NotesAPI(server: "ftp://x", store: store) }
         #expect(throws: InvalidServerURLError.self) { try NotesAPI(server: "localhost:8080", store: store) }
-        let api = try NotesAPI(server: "http://127.0.0.1:8080/", store: store)
-        #expect(api.server == "http://127.0.0.1:8080")
-        try await api.shutdown()
+        try await withAPI(server: "http://127.0.0.1:8080/", store: store) { api in
+            #expect(api.server == "http://127.0.0.1:8080")
+        }
     }
 }

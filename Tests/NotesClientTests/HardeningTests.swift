@@ -5,6 +5,7 @@ import NIOCore
 import NotesClient
 import NotesModels
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -31,7 +32,7 @@ private func withFakeServer(
     do {
         let port = try await withDeadline(seconds: 20, "the fake server to listen") {
             for await port in ports { return port }
-            throw TimedOut(what: "the fake server to listen")
+            throw TestFailure("the fake server never said it was listening")
         }
         try await body("http://127.0.0.1:\(port)")
     } catch {
@@ -64,15 +65,15 @@ struct ClientHardeningTests {
         } _: { url in
             let root = FileManager.default.temporaryDirectory.appendingPathComponent("notes-trickle-\(UUID().uuidString)")
             defer { try? FileManager.default.removeItem(at: root) }
-            let api = try NotesAPI(server: url, store: SessionStore(directory: root.path), timeout: .seconds(2))
-            let started = ContinuousClock.now
-            let error = await #expect(throws: NotesClientError.self) {
-                _ = try await withDeadline(seconds: 20, "the client to give up") { try await api.health() }
+            try await withAPI(server: url, store: SessionStore(directory: root.path), timeout: .seconds(2)) { api in
+                let started = ContinuousClock.now
+                let error = await #expect(throws: NotesClientError.self) {
+                    _ = try await withDeadline(seconds: 20, "the client to give up") { try await api.health() }
+                }
+                #expect(error?.code == .unreachable)
+                #expect(error?.message.contains("no complete answer within 2s") == true, "\(String(describing: error))")
+                #expect(ContinuousClock.now - started < .seconds(10))
             }
-            #expect(error?.code == .unreachable)
-            #expect(error?.message.contains("no complete answer within 2s") == true, "\(String(describing: error))")
-            #expect(ContinuousClock.now - started < .seconds(10))
-            try await api.shutdown()
         }
     }
 
@@ -116,10 +117,10 @@ struct ClientHardeningTests {
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("notes-plain-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: root) }
         // 192.0.2.1 is TEST-NET-1: nothing answers there, and nothing is ever sent.
-        let api = try NotesAPI(server: "http://192.0.2.1:8080", store: SessionStore(directory: root.path))
-        let error = await #expect(throws: NotesClientError.self) { try await api.login(username: "alice", password: "correct-horse-1") }
-        #expect(error?.code == .insecureTransport)
-        try await api.shutdown()
+        try await withAPI(server: "http://192.0.2.1:8080", store: SessionStore(directory: root.path)) { api in
+            let error = await #expect(throws: NotesClientError.self) { try await api.login(username: "alice", password: "correct-horse-1") }
+            #expect(error?.code == .insecureTransport)
+        }
     }
 
     @Test("row 13: userinfo in a server URL is masked in what is printed")

@@ -1,7 +1,12 @@
 import Foundation
 import NotesClient
 import NotesModels
+import TestSupport
 import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @Suite("Session cache")
 struct SessionCacheTests {
@@ -60,7 +65,9 @@ struct SessionCacheTests {
 
     @Test("the file lock excludes a second holder until the first releases it")
     func lockIsExclusive() async throws {
-        let store = SessionStore(directory: FileManager.default.temporaryDirectory.appendingPathComponent("lock-\(UUID().uuidString)").path)
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let store = SessionStore(directory: directory)
         let order = EventLog()
         let (entered, enteredContinuation) = AsyncStream<Void>.makeStream()
         let (release, releaseContinuation) = AsyncStream<Void>.makeStream()
@@ -73,12 +80,14 @@ struct SessionCacheTests {
             }
         }
         for await _ in entered { break }
+        // While the first holds it, the lock really is taken: another holder is refused at
+        // once. This does not depend on when the second task below happens to run.
+        #expect(try Self.lockIsFree(directory + "/session.lock") == false, "no exclusive lock is held inside withExclusiveLock")
         let second = Task {
             try await store.withExclusiveLock {
                 order.record(.request(method: "second", path: "in"))
             }
         }
-        // The second holder is waiting on flock in its own thread; let the first go.
         releaseContinuation.yield()
         try await first.value
         try await second.value
@@ -89,6 +98,21 @@ struct SessionCacheTests {
                 "\(NotesAPIEvent.request(method: "second", path: "in"))",
             ]
         )
+        // And released after the last holder.
+        #expect(try Self.lockIsFree(directory + "/session.lock"))
+    }
+
+    /// Whether an exclusive `flock` on `path` is granted right now (taken and given back).
+    static func lockIsFree(_ path: String) throws -> Bool {
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw TestFailure("cannot open \(path): errno \(errno)") }
+        defer { close(fd) }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            guard errno == EWOULDBLOCK else { throw TestFailure("flock \(path): errno \(errno)") }
+            return false
+        }
+        flock(fd, LOCK_UN)
+        return true
     }
 
     @Test("a lock held too long is given up with a clear error instead of waiting for ever")
@@ -129,21 +153,19 @@ struct SessionCacheTests {
 
     @Test("an unreachable server leaves the session untouched and says so")
     func unreachableLeavesSession() async throws {
-        let server = try await TestServer.start()
-        let api = try server.makeAPI()
-        try await server.registerAndLogin(api)
-        let before = try Data(contentsOf: URL(fileURLWithPath: server.store.path))
-        await server.stop()
-        // Expired too, so the refresh path is exercised as well as the plain call.
-        server.clock.advance(by: 3600)
-        let error = await #expect(throws: NotesClientError.self) { _ = try await api.me() }
-        #expect(error?.code == .unreachable)
-        let loggedOut = await #expect(throws: NotesClientError.self) { try await api.logout() }
-        #expect(loggedOut?.code == .unreachable)
-        let after = try Data(contentsOf: URL(fileURLWithPath: server.store.path))
-        #expect(before == after)
-        try await api.shutdown()
-        await server.shutdown()
+        try await withServer { server, api in
+            try await server.registerAndLogin(api)
+            let before = try Data(contentsOf: URL(fileURLWithPath: server.store.path))
+            await server.stop()
+            // Expired too, so the refresh path is exercised as well as the plain call.
+            server.clock.advance(3600)
+            let error = await #expect(throws: NotesClientError.self) { _ = try await api.me() }
+            #expect(error?.code == .unreachable)
+            let loggedOut = await #expect(throws: NotesClientError.self) { try await api.logout() }
+            #expect(loggedOut?.code == .unreachable)
+            let after = try Data(contentsOf: URL(fileURLWithPath: server.store.path))
+            #expect(before == after)
+        }
     }
 
     @Test("logout revokes the refresh token on the server and deletes the cache")

@@ -4,13 +4,7 @@ import Logging
 import NotesClient
 import NotesServer
 import Synchronization
-
-/// A clock the test moves forward, so tokens expire without waiting.
-final class TestClock: Sendable {
-    private let offset = Mutex<TimeInterval>(0)
-    func now() -> Date { Date().addingTimeInterval(offset.withLock { $0 }) }
-    func advance(by seconds: TimeInterval) { offset.withLock { $0 += seconds } }
-}
+import TestSupport
 
 /// Every request the server answered, as "METHOD /path STATUS".
 final class RequestLog: Sendable {
@@ -28,11 +22,6 @@ final class EventLog: Sendable {
     private let events = Mutex<[NotesAPIEvent]>([])
     func record(_ event: NotesAPIEvent) { events.withLock { $0.append(event) } }
     var all: [NotesAPIEvent] { events.withLock { $0 } }
-}
-
-struct TimedOut: Error, CustomStringConvertible {
-    let what: String
-    var description: String { "timed out waiting for \(what)" }
 }
 
 /// The real server app on 127.0.0.1 and a free port, with a private data folder and a
@@ -68,7 +57,7 @@ final class TestServer: Sendable {
         configuration.accessTokenTTL = accessTokenTTL
         configuration.logLevel = .critical
         let requests = RequestLog()
-        let clock = TestClock()
+        let clock = TestClock.running()
         let (ports, continuation) = AsyncStream<Int>.makeStream()
         let hooks = ServerHooks(
             onListening: { _, port in continuation.yield(port) },
@@ -77,9 +66,9 @@ final class TestServer: Sendable {
         )
         let app = try await buildApplication(configuration: configuration, hooks: hooks)
         let task = Task { try await app.runService() }
-        let port = try await withDeadline(seconds: 20, "the server to listen") {
+        let port = try await withDeadline(seconds: 90, "the server to listen") {
             for await port in ports { return port }
-            throw TimedOut(what: "the server to listen")
+            throw TestFailure("the server never said it was listening")
         }
         return TestServer(url: "http://127.0.0.1:\(port)", port: port, requests: requests, clock: clock, root: root, task: task)
     }
@@ -111,33 +100,33 @@ final class TestServer: Sendable {
 /// Runs `server`'s test body and always stops the server and the API afterwards.
 func withServer(
     accessTokenTTL: Int = 900,
+    events: EventLog? = nil,
     _ body: (TestServer, NotesAPI) async throws -> Void
 ) async throws {
-    let server = try await TestServer.start(accessTokenTTL: accessTokenTTL)
-    let api = try server.makeAPI()
-    do {
-        try await body(server, api)
-    } catch {
-        try? await api.shutdown()
-        await server.shutdown()
-        throw error
-    }
-    try await api.shutdown()
-    await server.shutdown()
+    let start = { try await TestServer.start(accessTokenTTL: accessTokenTTL) }
+    try await using(
+        start,
+        release: { await $0.shutdown() },
+        { server in try await server.withAPI(events: events) { api in try await body(server, api) } }
+    )
 }
 
-/// `body`, or ``TimedOut`` after `seconds`.
-func withDeadline<T: Sendable>(seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw TimedOut(what: what)
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw TimedOut(what: what) }
-        return first
+extension TestServer {
+    /// A further client of this server (as another process would be), shut down afterwards
+    /// however `body` ends.
+    func withAPI<T>(events: EventLog? = nil, _ body: (NotesAPI) async throws -> T) async throws -> T {
+        try await using({ try makeAPI(events: events) }, release: { try await $0.shutdown() }, body)
     }
+}
+
+/// A client of `server` for `body`, shut down afterwards however `body` ends.
+func withAPI<T>(
+    server: String,
+    store: SessionStore,
+    timeout: Duration = .seconds(30),
+    _ body: (NotesAPI) async throws -> T
+) async throws -> T {
+    try await using({ try NotesAPI(server: server, store: store, timeout: timeout) }, release: { try await $0.shutdown() }, body)
 }
 
 /// The permission bits of a file.

@@ -3,6 +3,7 @@ import Foundation
 import NIOHTTP1
 import NotesModels
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -124,7 +125,7 @@ struct ClusterTests {
         let deadline = start + .seconds(seconds)
         for replica in replicas {
             while try await !condition(replica) {
-                guard ContinuousClock.now < deadline else { throw ProcessFailure("replica \(replica.number): \(what) not within \(seconds) s") }
+                guard ContinuousClock.now < deadline else { throw TestFailure("replica \(replica.number): \(what) not within \(seconds) s") }
                 try await Task.sleep(for: .milliseconds(100))
             }
         }
@@ -181,8 +182,8 @@ struct ClusterTests {
             try await record.wait("reads before the rotation") { $0.successes >= 20 }
 
             let rotated = try await ClusterProcess.tool(["keys", "rotate", "--now", "--database-url", database])
-            #expect(rotated.status == 0, "\(rotated.stderr)")
-            let newKid = try #require(rotated.stdout.split(separator: " ").first.map(String.init))
+            #expect(rotated.status == 0, "\(rotated.output)")
+            let newKid = try #require(rotated.output.split(separator: " ").first.map(String.init))
             #expect(newKid != oldKid)
             // Every replica signs with the new key within 30 s (it reads the ring every 10 s).
             let switched = try await Self.onEveryReplica(replicas, "signing with the new key") { replica in
@@ -216,7 +217,7 @@ struct ClusterTests {
             #expect(failed.isEmpty, "\(record.errors.prefix(3))")
 
             let retired = try await ClusterProcess.tool(["keys", "retire", oldKid, "--database-url", database])
-            #expect(retired.status == 0, "\(retired.stderr)")
+            #expect(retired.status == 0, "\(retired.output)")
             let refused = try await Self.onEveryReplica(replicas, "refusing the retired key") { replica in
                 try await http.get(replica.url + "/me", token: pair.accessToken).text.contains("invalid kid")
             }
@@ -224,8 +225,8 @@ struct ClusterTests {
             #expect(refused < .seconds(31))
             for replica in replicas { #expect(try await http.get(replica.url + "/me", token: after.accessToken).status == 200) }
             let listed = try await ClusterProcess.tool(["keys", "list", "--json", "--database-url", database])
-            let keys = try JSONSerialization.jsonObject(with: Data(listed.stdout.utf8)) as? [[String: Any]] ?? []
-            #expect(Set(keys.compactMap { $0["state"] as? String }) == ["current", "retired"], "\(listed.stdout)")
+            let keys = try JSONSerialization.jsonObject(with: Data(listed.output.utf8)) as? [[String: Any]] ?? []
+            #expect(Set(keys.compactMap { $0["state"] as? String }) == ["current", "retired"], "\(listed.output)")
         }
     }
 
@@ -321,7 +322,7 @@ struct ClusterTests {
             kill(victim.pid, SIGTERM)
             let deadline = ContinuousClock.now + .seconds(30)
             while processAlive(victim.pid) {
-                guard ContinuousClock.now < deadline else { throw ProcessFailure("replica \(victim.number) did not exit after SIGTERM") }
+                guard ContinuousClock.now < deadline else { throw TestFailure("replica \(victim.number) did not exit after SIGTERM") }
                 try await Task.sleep(for: .milliseconds(20))
             }
             let atExit = record.successes

@@ -6,6 +6,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import NotesModels
+import TestSupport
 import Testing
 
 @testable import NotesServer

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 /// Raw-socket probes of the HTTP layer (issue 9, rows 1 and 11), with python3's socket module:
@@ -10,7 +11,7 @@ struct ConnectionLimitTests {
         let run = try await ReadmePostgresTests.bash(
             "PORT=\(port) python3 - <<'PY'\nimport os, socket, time\nport = int(os.environ['PORT'])\n\(code)\nPY"
         )
-        guard run.status == 0 else { throw ProcessFailure("python failed: \(run.output)") }
+        guard run.status == 0 else { throw TestFailure("python failed: \(run.output)") }
         return run.output
     }
 
@@ -53,7 +54,7 @@ struct ConnectionLimitTests {
         #expect(lines.first?.hasPrefix("HTTP/1.1 400") == true, "\(output)")
         #expect(lines.dropFirst().allSatisfy { $0.hasPrefix("HTTP/1.1 431") }, "\(output)")
         #expect(lines.allSatisfy { $0.contains(#""name":"ValidationError""#) }, "\(output)")
-        #expect(try await ServerProcessTests.curl(["http://127.0.0.1:\(port)/health"]).contains("ok"), "the server lives on")
+        #expect(try await curl(["http://127.0.0.1:\(port)/health"]).contains("ok"), "the server lives on")
         server.process.terminate()
         _ = try await server.exitStatus()
     }

@@ -8,6 +8,7 @@ import JWTKit
 import Logging
 import NIOCore
 import NotesModels
+import TestSupport
 import Testing
 
 @testable import NotesServer

@@ -6,6 +6,7 @@ import JWTKit
 import Logging
 import NotesModels
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import NotesServer

@@ -4,6 +4,7 @@ import Hummingbird
 import HummingbirdTesting
 import NotesModels
 import Prometheus
+import TestSupport
 import Testing
 
 @testable import NotesServer

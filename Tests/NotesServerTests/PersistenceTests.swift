@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import NotesModels
+import TestSupport
 import Testing
 
 @testable import NotesServer
@@ -92,13 +93,7 @@ struct PersistenceTests {
     }
 }
 
-/// The repository's Seeds/demo.json, found from this file's path.
+/// The repository's Seeds/demo.json.
 func seedsPath() throws -> String {
-    var url = URL(fileURLWithPath: #filePath)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        let candidate = url.appendingPathComponent("Seeds/demo.json").path
-        if FileManager.default.fileExists(atPath: candidate) { return candidate }
-    }
-    throw CocoaError(.fileNoSuchFile)
+    repositoryRoot() + "/Seeds/demo.json"
 }

@@ -6,33 +6,16 @@ import HummingbirdTesting
 import Logging
 import NotesModels
 import PostgresNIO
+import TestSupport
 import Testing
 
 @testable import NotesServer
 
 /// Runs one of scripts/pg-throwaway.sh's commands, waiting for it on its own thread.
 func throwaway(_ command: String, _ folder: String) async throws -> String {
-    try await withCheckedThrowingContinuation { continuation in
-        Thread {
-            do {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/bin/bash")
-                process.arguments = [repositoryRoot() + "/scripts/pg-throwaway.sh", command, folder]
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                try process.run()
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                guard process.terminationStatus == 0 else {
-                    continuation.resume(throwing: PostgresTestCluster.StartFailed(description: "pg-throwaway.sh \(command) failed"))
-                    return
-                }
-                continuation.resume(returning: String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))
-            } catch {
-                continuation.resume(throwing: error)
-            }
-        }.start()
-    }
+    let run = try await runProcess("/bin/bash", [repositoryRoot() + "/scripts/pg-throwaway.sh", command, folder], mergeErrors: false)
+    guard run.status == 0 else { throw PostgresTestCluster.StartFailed(description: "pg-throwaway.sh \(command) failed") }
+    return run.output.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// Runs `query` once on the database at `url`.

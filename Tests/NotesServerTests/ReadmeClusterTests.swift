@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -28,7 +29,7 @@ extension ClusterTests {
             #expect(replicas.count == 3)
             let home = try temporaryDirectory()
             let environment = [
-                "PATH": ServerProcessTests.binary.deletingLastPathComponent().path + ":"
+                "PATH": Binaries.server.deletingLastPathComponent().path + ":"
                     + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
                 "NOTES_CONFIG_DIR": home + "/config", "XDG_STATE_HOME": home + "/state", "HOME": home,
             ]
@@ -56,7 +57,7 @@ extension ClusterTests {
             _ = try await cluster.stop(signal: SIGINT, group: true)
             let deadline = ContinuousClock.now + .seconds(30)
             while replicas.contains(where: { processAlive($0.pid) }) {
-                guard ContinuousClock.now < deadline else { throw ProcessFailure("replicas still running after Ctrl-C") }
+                guard ContinuousClock.now < deadline else { throw TestFailure("replicas still running after Ctrl-C") }
                 try await Task.sleep(for: .milliseconds(50))
             }
         } catch {

@@ -1,5 +1,6 @@
 import Foundation
 import PostgresNIO
+import TestSupport
 import Testing
 
 @testable import NotesServer
@@ -11,7 +12,7 @@ struct ReadmePostgresTests {
     static func blocks(_ name: String, language: String) throws -> [String] {
         let readme = try String(contentsOfFile: repositoryRoot() + "/README.md", encoding: .utf8)
         guard let start = readme.range(of: "<!-- \(name):start -->"), let end = readme.range(of: "<!-- \(name):end -->") else {
-            throw ProcessFailure("README.md has no \(name) section")
+            throw TestFailure("README.md has no \(name) section")
         }
         var result: [String] = []
         var current: [Substring]?
@@ -40,7 +41,7 @@ struct ReadmePostgresTests {
         let bound = withUnsafeMutablePointer(to: &address) { pointer in
             pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(socket, $0, length) == 0 && getsockname(socket, $0, &length) == 0 }
         }
-        guard bound else { throw ProcessFailure("no free port") }
+        guard bound else { throw TestFailure("no free port") }
         return Int(UInt16(bigEndian: address.sin_port))
     }
 
@@ -79,33 +80,13 @@ struct ReadmePostgresTests {
             environment: ["NOTES_DATABASE_URL": url, "NOTES_JWT_SECRET": testSecret]
         )
         let base = try await server.baseURL()
-        #expect(try await ServerProcessTests.curl([base + "/health"]).contains(#""ok""#))
+        #expect(try await curl([base + "/health"]).contains(#""ok""#))
         server.process.terminate()
         #expect(try await server.exitStatus() == 0)
     }
 
-    static func bash(_ script: String) async throws -> (status: Int32, output: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: "/bin/bash")
-                    process.arguments = ["-c", script]
-                    process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot())
-                    process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTES_") }
-                    let pipe = Pipe()
-                    process.standardOutput = pipe
-                    process.standardError = pipe
-                    process.standardInput = FileHandle.nullDevice
-                    try process.run()
-                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
+    static func bash(_ script: String) async throws -> ProcessResult {
+        try await TestSupport.bash(script)
     }
 
     static func answers(_ url: String) async throws -> Bool {

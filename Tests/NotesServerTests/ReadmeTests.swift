@@ -5,6 +5,7 @@ import HummingbirdTesting
 import Logging
 import NIOCore
 import NotesModels
+import TestSupport
 import Testing
 
 @testable import NotesServer
@@ -13,13 +14,13 @@ import Testing
 @Suite("README: the curl tutorial runs as written")
 struct ReadmeTests {
     static func readme() throws -> String {
-        var url = URL(fileURLWithPath: #filePath)
-        while url.path != "/" {
-            url.deleteLastPathComponent()
-            let candidate = url.appendingPathComponent("README.md")
-            if FileManager.default.fileExists(atPath: candidate.path) { return try String(contentsOf: candidate, encoding: .utf8) }
-        }
-        throw CocoaError(.fileNoSuchFile)
+        try String(contentsOfFile: repositoryRoot() + "/README.md", encoding: .utf8)
+    }
+
+    /// Runs `script` with bash (errexit, nounset, pipefail) on its own thread, so the
+    /// in-process server keeps serving.
+    static func bash(_ script: String, environment: [String: String]) async throws -> ProcessResult {
+        try await TestSupport.bash("set -euo pipefail\n" + script, environment: environment)
     }
 
     /// The text between `<!-- NAME:start -->` and `<!-- NAME:end -->`.
@@ -98,29 +99,6 @@ struct ReadmeTests {
         return text
     }
 
-    /// Runs `script` with bash on its own thread, so the in-process server keeps serving.
-    static func bash(_ script: String, environment: [String: String]) async throws -> (status: Int32, output: String) {
-        try await withCheckedThrowingContinuation { continuation in
-            Thread {
-                do {
-                    let process = Process()
-                    process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-                    process.arguments = ["timeout", "240", "bash", "-euo", "pipefail", "-c", script]
-                    process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-                    let pipe = Pipe()
-                    process.standardOutput = pipe
-                    process.standardError = pipe
-                    try process.run()
-                    let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                    process.waitUntilExit()
-                    continuation.resume(returning: (process.terminationStatus, String(decoding: data, as: UTF8.self)))
-                } catch {
-                    continuation.resume(throwing: error)
-                }
-            }.start()
-        }
-    }
-
     @Test("every step of part 1 gives the answer the README shows, line for line")
     func curlTutorial() async throws {
         let steps = try Self.tutorialSteps()
@@ -179,8 +157,7 @@ struct ReadmeTests {
     func codeTour() throws {
         let blocks = Self.blocks(try Self.region("code-tour")).filter { $0.language == "swift" }
         #expect(blocks.count >= 6)
-        var root = URL(fileURLWithPath: #filePath)
-        while !FileManager.default.fileExists(atPath: root.appendingPathComponent("Package.swift").path) { root.deleteLastPathComponent() }
+        let root = URL(fileURLWithPath: repositoryRoot())
         for block in blocks {
             let path = try #require(block.file, "a quoted block has no <!-- file: --> line before it")
             let source = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NotesModels
+import TestSupport
 import Testing
 
 @testable import NotesServer
@@ -26,12 +27,12 @@ struct ReplicaProcessTests {
         #expect(lines[1].hasPrefix("metrics on http://127.0.0.1:"), "\(lines)")
         let metricsBase = String(lines[1].dropFirst("metrics on ".count))
         #expect(metricsBase != base)
-        _ = try await ServerProcessTests.curl([base + "/health"])
-        let text = try await ServerProcessTests.curl([metricsBase + "/metrics"])
+        _ = try await curl([base + "/health"])
+        let text = try await curl([metricsBase + "/metrics"])
         #expect(text.contains(#"notes_http_requests_total{method="GET",route="/health",status="200"} 1"#), "\(text)")
         #expect(text.contains("# TYPE notes_http_request_duration_seconds histogram"))
         #expect(text.contains(#"notes_signing_keys{state="current"} 1"#))
-        let onAPI = try await ServerProcessTests.curl(["-o", "/dev/null", "-w", "%{http_code}", base + "/metrics"])
+        let onAPI = try await curl(["-o", "/dev/null", "-w", "%{http_code}", base + "/metrics"])
         #expect(onAPI == "404", "the API port does not serve metrics")
         server.process.terminate()
         #expect(try await server.exitStatus() == 0)
@@ -56,7 +57,7 @@ struct ReplicaProcessTests {
         let server = try ServerProcess(["--port", "0", "--data-dir", try temporaryDirectory(), "--bcrypt-cost", "4", "--log-level", "info"])
         let base = try await server.baseURL()
         func idAnswered(_ sent: String?) async throws -> String {
-            let headers = try await ServerProcessTests.curl(
+            let headers = try await curl(
                 ["-o", "/dev/null", "-D", "-"] + (sent.map { ["-H", "X-Request-Id: \($0)"] } ?? []) + [base + "/health"]
             )
             let line = headers.split(whereSeparator: \.isNewline).first { $0.lowercased().hasPrefix("x-request-id:") }
@@ -97,7 +98,7 @@ struct ReplicaProcessTests {
         kill(server.process.processIdentifier, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(20)
         while RawConnection.canConnect(port: port) {
-            guard ContinuousClock.now < deadline else { throw ProcessFailure("the listener stayed open after SIGTERM") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("the listener stayed open after SIGTERM") }
             try await Task.sleep(for: .milliseconds(20))
         }
         #expect(server.process.isRunning, "still running: the request in flight holds it")
@@ -123,7 +124,7 @@ struct ReplicaProcessTests {
         kill(server.process.processIdentifier, SIGTERM)
         let deadline = ContinuousClock.now + .seconds(20)
         while RawConnection.canConnect(port: port) {
-            guard ContinuousClock.now < deadline else { throw ProcessFailure("the listener stayed open after SIGTERM") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("the listener stayed open after SIGTERM") }
             try await Task.sleep(for: .milliseconds(5))
         }
         try socket.send("Content-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n\r\n" + body)

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import Testing
 
 @testable import NotesServer
@@ -23,7 +24,7 @@ struct TestCertificates {
             openssl genpkey -algorithm ed25519 -out other.key
             """
         let run = try await ReadmePostgresTests.bash(script)
-        guard run.status == 0 else { throw ProcessFailure("openssl failed: \(run.output)") }
+        guard run.status == 0 else { throw TestFailure("openssl failed: \(run.output)") }
         return TestCertificates(folder: folder)
     }
 }
@@ -77,7 +78,7 @@ struct ReadmeHTTPSTests {
     @Test("a self-signed certificate made with openssl, the server on it, and curl trusting it")
     func httpsSection() async throws {
         let port = try ReadmePostgresTests.freePort()
-        let binary = ServerProcessTests.binary.path
+        let binary = Binaries.server.path
         let script = try ReadmePostgresTests.blocks("https", language: "sh").joined(separator: "\n")
             .replacingOccurrences(of: "8443", with: String(port))
             .replacingOccurrences(of: ".build/debug/notes-server", with: "'\(binary)'")

@@ -7,6 +7,7 @@ import JWTKit
 import Logging
 import NIOCore
 import NotesModels
+import TestSupport
 import Testing
 
 @testable import NotesServer

@@ -19,10 +19,15 @@ extension Request {
         } catch is NIOTooManyBytesError {
             throw APIError.payloadTooLarge
         }
+        return try Self.decodeJSONBody(T.self, from: Data(buffer.readableBytesView))
+    }
+
+    /// The body's bytes as `T`, or the contract's `ValidationError` for them.
+    static func decodeJSONBody<T: Decodable>(_ type: T.Type, from data: Data) throws -> T {
         // One parse: the decoder's own errors say whether the body was not JSON at all (data
         // corrupted at the top), not an object (type mismatch at the top) or a bad field.
         do {
-            return try NotesJSON.decoder().decode(T.self, from: Data(buffer.readableBytesView))
+            return try NotesJSON.decoder().decode(T.self, from: data)
         } catch let error as DecodingError {
             switch error {
             case .dataCorrupted(let context) where context.codingPath.isEmpty:

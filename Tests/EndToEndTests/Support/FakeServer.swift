@@ -6,6 +6,7 @@ import NIOCore
 import NIOSSL
 import NotesModels
 import Synchronization
+import TestSupport
 
 /// A small server on 127.0.0.1 and a free port whose routes a test writes: a hostile server,
 /// a stand-in for endpoints that are not on this branch yet, or an HTTPS server with a test
@@ -64,7 +65,7 @@ final class FakeServer: Sendable {
         do {
             port = try await withDeadline(seconds: 20, "the fake server to listen") {
                 for await port in ports { return port }
-                throw E2EFailure("the fake server did not start")
+                throw TestFailure("the fake server did not start")
             }
         } catch {
             task.cancel()

@@ -1,6 +1,7 @@
 import Foundation
 import NotesModels
 import Synchronization
+import TestSupport
 
 #if canImport(FoundationNetworking)
 import FoundationNetworking
@@ -8,48 +9,6 @@ import FoundationNetworking
 #if canImport(Glibc)
 import Glibc
 #endif
-
-struct E2EFailure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
-}
-
-/// Runs blocking work on a thread of its own (never on the cooperative pool, which the
-/// in-process servers of other suites need).
-func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<T, any Error>) in
-        Thread { continuation.resume(with: Result { try body() }) }.start()
-    }
-}
-
-/// `body`, or a failure after `seconds`.
-func withDeadline<T: Sendable>(seconds: Double, _ what: String, _ body: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw E2EFailure("timed out after \(seconds)s waiting for \(what)")
-        }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw E2EFailure("no result for \(what)") }
-        return first
-    }
-}
-
-/// The built executables, next to the running test bundle (e.g. `.build/debug/`).
-enum Binaries {
-    static var directory: URL {
-        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
-    }
-    static var notes: URL { directory.appendingPathComponent("notes") }
-    static var server: URL { directory.appendingPathComponent("notes-server") }
-
-    /// The package's root folder (for Seeds/).
-    static var packageRoot: URL {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent()
-    }
-}
 
 /// The demo seeds, read rather than hard-coded.
 struct DemoSeeds: Decodable {
@@ -60,14 +19,14 @@ struct DemoSeeds: Decodable {
     }
     let users: [SeedUser]
 
-    static var path: String { Binaries.packageRoot.appendingPathComponent("Seeds/demo.json").path }
+    static var path: String { repositoryRoot() + "/Seeds/demo.json" }
 
     static func load() throws -> DemoSeeds {
         try JSONDecoder().decode(DemoSeeds.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
     }
 
     func user(_ name: String) throws -> SeedUser {
-        guard let user = users.first(where: { $0.username == name }) else { throw E2EFailure("no seed user \(name)") }
+        guard let user = users.first(where: { $0.username == name }) else { throw TestFailure("no seed user \(name)") }
         return user
     }
 }
@@ -82,92 +41,54 @@ struct Run: Sendable, CustomStringConvertible {
     var description: String { "\(crashed ? "signal" : "exit") \(status)\n--- stdout\n\(stdout)\n--- stderr\n\(stderr)" }
 }
 
-/// A `notes-server` child process on 127.0.0.1 and a free port, with its own data folder,
-/// and a private home for the `notes` processes the test runs against it.
-final class ServerProcess: Sendable {
+/// A `notes-server` child process (a ``ServerProcess``) on 127.0.0.1 and a free port, with
+/// its own data folder, and a private home for the `notes` processes the test runs against it.
+final class LiveServer: Sendable {
+    let process: ServerProcess
     let url: String
     let port: Int
-    let root: URL
-    let logPath: String
-    private let process: Process
+    /// The test's folder: the server's data, the client's config and state, the runs' output.
+    var root: URL { process.root }
 
     var configDirectory: String { root.appendingPathComponent("config/notes").path }
     var sessionPath: String { configDirectory + "/session.json" }
     var stateHome: String { root.appendingPathComponent("state").path }
     var historyPath: String { stateHome + "/notes/history" }
+    /// What the server wrote to stderr so far.
+    var log: String { process.stderr }
 
-    private init(url: String, port: Int, root: URL, logPath: String, process: Process) {
+    private init(process: ServerProcess, url: String, port: Int) {
+        self.process = process
         self.url = url
         self.port = port
-        self.root = root
-        self.logPath = logPath
-        self.process = process
     }
 
-    static func start(accessTokenTTL: String = "15m", seed: Bool = false) async throws -> ServerProcess {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("notes-e2e-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let logPath = root.appendingPathComponent("server.log").path
-        _ = FileManager.default.createFile(atPath: logPath, contents: nil)
-        let process = Process()
-        process.executableURL = Binaries.server
+    static func start(accessTokenTTL: String = "15m", seed: Bool = false) async throws -> LiveServer {
+        let root = URL(fileURLWithPath: try temporaryDirectory("notes-e2e"))
         var arguments = [
             "--hostname", "127.0.0.1", "--port", "0", "--data-dir", root.appendingPathComponent("data").path,
             "--bcrypt-cost", "4", "--access-token-ttl", accessTokenTTL,
         ]
         if seed { arguments += ["--seed", DemoSeeds.path] }
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        for key in environment.keys where key.hasPrefix("NOTES_") { environment.removeValue(forKey: key) }
-        process.environment = environment
-        let stdout = Pipe()
-        process.standardOutput = stdout
-        process.standardError = FileHandle(forWritingAtPath: logPath)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let reader = stdout.fileHandleForReading
-        let firstLine: String
+        let process = try ServerProcess(arguments, root: root)
         do {
-            firstLine = try await withDeadline(seconds: 60, "notes-server to print its address") {
-                try await onThread {
-                    var bytes: [UInt8] = []
-                    while true {
-                        let chunk = reader.readData(ofLength: 1)
-                        guard let byte = chunk.first else { throw E2EFailure("notes-server exited before listening") }
-                        if byte == UInt8(ascii: "\n") { return String(decoding: bytes, as: UTF8.self) }
-                        bytes.append(byte)
-                    }
-                }
-            }
+            let url = try await process.baseURL()
+            guard let port = URLComponents(string: url)?.port else { throw TestFailure("no port in \(url)") }
+            return LiveServer(process: process, url: url, port: port)
         } catch {
-            process.terminate()
-            let log = (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? ""
-            throw E2EFailure("\(error); server log:\n\(log)")
+            await process.shutdown()
+            throw error
         }
-        // Keep draining stdout so the server can never block on a full pipe.
-        Thread { _ = reader.readDataToEndOfFile() }.start()
-        let prefix = "listening on "
-        let address = String(firstLine.dropFirst(prefix.count))
-        guard firstLine.hasPrefix(prefix), let port = URLComponents(string: address)?.port else {
-            process.terminate()
-            throw E2EFailure("unexpected first line: \(firstLine)")
-        }
-        return ServerProcess(url: address, port: port, root: root, logPath: logPath, process: process)
     }
 
     /// Stops the server (SIGTERM) and waits for it to exit.
     func stop() async throws {
-        guard process.isRunning else { return }
-        process.terminate()
-        let process = self.process
-        try await withDeadline(seconds: 20, "notes-server to stop") {
-            try await onThread { process.waitUntilExit() }
-        }
+        try await process.stop()
     }
 
+    /// Stops the server and removes the test's folder.
     func shutdown() async {
-        try? await stop()
-        try? FileManager.default.removeItem(at: root)
+        await process.shutdown()
     }
 
     /// The environment a `notes` process gets: this test's config and state folders, no
@@ -197,7 +118,7 @@ final class ServerProcess: Sendable {
     func waitForAccessTokenExpiry(deadline seconds: Double = 30) async throws {
         let data = try Data(contentsOf: URL(fileURLWithPath: sessionPath))
         guard let object = try JSONSerialization.jsonObject(with: data) as? [String: Any], let token = object["accessToken"] as? String else {
-            throw E2EFailure("no access token in the session cache")
+            throw TestFailure("no access token in the session cache")
         }
         let url = self.url
         try await withDeadline(seconds: seconds, "the access token to expire") {
@@ -210,7 +131,7 @@ final class ServerProcess: Sendable {
 
     private static func isExpired(token: String, server: String) async throws -> Bool {
         try await onThread {
-            guard let url = URL(string: server + "/me") else { throw E2EFailure("bad URL") }
+            guard let url = URL(string: server + "/me") else { throw TestFailure("bad URL") }
             var request = URLRequest(url: url)
             request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
             let result = Mutex<Data?>(nil)
@@ -277,7 +198,7 @@ func runNotes(
     }
     let (status, reason) = try await withDeadline(seconds: 60, "notes \(arguments.joined(separator: " "))") {
         for await result in exited { return result }
-        throw E2EFailure("no exit status")
+        throw TestFailure("no exit status")
     }
     let out = (try? String(contentsOfFile: outPath, encoding: .utf8)) ?? ""
     let err = (try? String(contentsOfFile: errPath, encoding: .utf8)) ?? ""

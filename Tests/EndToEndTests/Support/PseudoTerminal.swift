@@ -1,5 +1,6 @@
 import Foundation
 import Synchronization
+import TestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -22,7 +23,7 @@ final class PseudoTerminal: Sendable {
         var slave: Int32 = -1
         var name = [CChar](repeating: 0, count: 256)
         var size = winsize(ws_row: rows, ws_col: columns, ws_xpixel: 0, ws_ypixel: 0)
-        guard openpty(&master, &slave, &name, nil, &size) == 0 else { throw E2EFailure("cannot open a pseudo-terminal") }
+        guard openpty(&master, &slave, &name, nil, &size) == 0 else { throw TestFailure("cannot open a pseudo-terminal") }
         _ = fcntl(master, F_SETFD, FD_CLOEXEC)
         // The child opens the terminal by name after setsid(), which makes it its controlling
         // terminal; the parent's descriptor for that side is not needed.
@@ -57,7 +58,7 @@ final class PseudoTerminal: Sendable {
         let result = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
         guard result == 0 else {
             Glibc.close(master)
-            throw E2EFailure("posix_spawn failed: \(String(cString: strerror(result)))")
+            throw TestFailure("posix_spawn failed: \(String(cString: strerror(result)))")
         }
         _ = fcntl(master, F_SETFL, fcntl(master, F_GETFL) | O_NONBLOCK)
         self.master = master
@@ -102,7 +103,7 @@ final class PseudoTerminal: Sendable {
             let remaining = deadline.timeIntervalSinceNow
             guard remaining > 0 else {
                 let seen = state.withLock { String(decoding: $0.output[$0.consumed...], as: UTF8.self) }
-                throw E2EFailure("expected \(text.debugDescription) within \(timeout)s; got: \(seen.debugDescription)")
+                throw TestFailure("expected \(text.debugDescription) within \(timeout)s; got: \(seen.debugDescription)")
             }
             var poller = pollfd(fd: master, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, Int32(min(remaining, 0.2) * 1000))
@@ -114,7 +115,7 @@ final class PseudoTerminal: Sendable {
                 } else if count == 0 || (errno != EAGAIN && errno != EINTR) {
                     // EIO: the child closed the terminal; nothing more will come.
                     let seen = state.withLock { String(decoding: $0.output[$0.consumed...], as: UTF8.self) }
-                    throw E2EFailure("the terminal closed while expecting \(text.debugDescription); got: \(seen.debugDescription)")
+                    throw TestFailure("the terminal closed while expecting \(text.debugDescription); got: \(seen.debugDescription)")
                 }
             }
         }
@@ -142,7 +143,7 @@ final class PseudoTerminal: Sendable {
                     // Exited normally: the low 7 bits are 0 and the code is in the next byte.
                     return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
                 }
-                guard Date() < deadline else { throw E2EFailure("the REPL did not exit within \(timeout)s") }
+                guard Date() < deadline else { throw TestFailure("the REPL did not exit within \(timeout)s") }
                 var poller = pollfd(fd: self.master, events: Int16(POLLIN), revents: 0)
                 if poll(&poller, 1, 50) > 0 {
                     var buffer = [UInt8](repeating: 0, count: 4096)

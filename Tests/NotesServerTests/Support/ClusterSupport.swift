@@ -4,6 +4,7 @@ import NIOCore
 import NIOHTTP1
 import NotesModels
 import Synchronization
+import TestSupport
 import Testing
 
 #if canImport(Glibc)
@@ -47,7 +48,7 @@ final class ClusterProcess: Sendable {
             ] + command
         process.currentDirectoryURL = URL(fileURLWithPath: repositoryRoot())
         let base: [String: String] = [
-            "NOTES_CLUSTER_BIN": ServerProcessTests.binary.deletingLastPathComponent().path,
+            "NOTES_CLUSTER_BIN": Binaries.server.deletingLastPathComponent().path,
             "NOTES_CLUSTER_PORT": "0",
             "NOTES_CLUSTER_BCRYPT_COST": "4",
             "NOTES_CLUSTER_SEED": "none",
@@ -75,47 +76,21 @@ final class ClusterProcess: Sendable {
     }
 
     /// The balancer's URL (the last stdout line) and the replicas, once everything answers.
-    /// `notes-server ARGUMENTS` run to its end: its exit status and what it printed.
-    static func tool(_ arguments: [String], seconds: Double = 120) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = ServerProcessTests.binary
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTES_") }
-        process.currentDirectoryURL = URL(fileURLWithPath: try temporaryDirectory())
-        let out = OutputBuffer()
-        let err = OutputBuffer()
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-        stdout.fileHandleForReading.readabilityHandler = { handle in out.append(handle.availableData) }
-        stderr.fileHandleForReading.readabilityHandler = { handle in err.append(handle.availableData) }
-        try process.run()
-        let deadline = ContinuousClock.now + .seconds(seconds)
-        while process.isRunning {
-            guard ContinuousClock.now < deadline else {
-                process.terminate()
-                throw ProcessFailure("notes-server \(arguments.first ?? "") did not finish in \(seconds)s")
-            }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        stdout.fileHandleForReading.readabilityHandler = nil
-        stderr.fileHandleForReading.readabilityHandler = nil
-        out.append(stdout.fileHandleForReading.readDataToEndOfFile())
-        err.append(stderr.fileHandleForReading.readDataToEndOfFile())
-        return (process.terminationStatus, out.text, err.text)
+    /// `notes-server ARGUMENTS` run to its end (in a folder of its own, so no `notes-data`
+    /// of the repository is read): its exit status and what it printed.
+    static func tool(_ arguments: [String]) async throws -> ProcessResult {
+        try await runProcess(Binaries.server.path, arguments, directory: try temporaryDirectory(), timeout: 120)
     }
 
     func ready(seconds: Double = 180) async throws -> (url: String, replicas: [Replica]) {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while !stdout.contains("listening on http://") {
-            guard process.isRunning else { throw ProcessFailure("cluster.sh exited \(process.terminationStatus)\n\(stdout)\n\(stderr)") }
-            guard ContinuousClock.now < deadline else { throw ProcessFailure("the cluster did not start in \(seconds)s\n\(stdout)\n\(stderr)") }
+            guard process.isRunning else { throw TestFailure("cluster.sh exited \(process.terminationStatus)\n\(stdout)\n\(stderr)") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("the cluster did not start in \(seconds)s\n\(stdout)\n\(stderr)") }
             try await Task.sleep(for: .milliseconds(50))
         }
         let lines = stdout.split(separator: "\n").map(String.init)
-        guard let last = lines.first(where: { $0.hasPrefix("listening on http://") }) else { throw ProcessFailure(stdout) }
+        guard let last = lines.first(where: { $0.hasPrefix("listening on http://") }) else { throw TestFailure(stdout) }
         // replica N: http://HOST:PORT pid PID metrics http://HOST:PORT
         let replicas = lines.filter { $0.hasPrefix("replica ") }.compactMap { line -> Replica? in
             let words = line.split(separator: " ").map(String.init)
@@ -130,7 +105,7 @@ final class ClusterProcess: Sendable {
         if process.isRunning { kill(group ? -process.processIdentifier : process.processIdentifier, signal) }
         let deadline = ContinuousClock.now + .seconds(seconds)
         while process.isRunning {
-            guard ContinuousClock.now < deadline else { throw ProcessFailure("cluster.sh did not stop in \(seconds)s\n\(stderr)") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("cluster.sh did not stop in \(seconds)s\n\(stderr)") }
             try await Task.sleep(for: .milliseconds(50))
         }
         return process.terminationStatus
@@ -163,15 +138,7 @@ struct ClusterHTTP: Sendable {
     static func with<T: Sendable>(_ body: (ClusterHTTP) async throws -> T) async throws -> T {
         var configuration = HTTPClient.Configuration()
         configuration.timeout = .init(connect: .seconds(5), read: .seconds(60))
-        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)
-        do {
-            let result = try await body(ClusterHTTP(client: client))
-            try await client.shutdown()
-            return result
-        } catch {
-            try? await client.shutdown()
-            throw error
-        }
+        return try await withHTTPClient(configuration: configuration) { client in try await body(ClusterHTTP(client: client)) }
     }
 
     func send(_ method: HTTPMethod, _ url: String, token: String? = nil, json: (some Encodable)? = Optional<String>.none) async throws -> Answer {
@@ -196,9 +163,9 @@ struct ClusterHTTP: Sendable {
     func signUp(_ username: String, at base: String) async throws -> TokenPair {
         let credentials = Credentials(username: username, password: "correct-horse")
         let registered = try await post(base + "/auth/register", json: credentials)
-        guard registered.status == 201 else { throw ProcessFailure("register: \(registered.status) \(registered.text)") }
+        guard registered.status == 201 else { throw TestFailure("register: \(registered.status) \(registered.text)") }
         let login = try await post(base + "/auth/login", json: credentials)
-        guard login.status == 200 else { throw ProcessFailure("login: \(login.status) \(login.text)") }
+        guard login.status == 200 else { throw TestFailure("login: \(login.status) \(login.text)") }
         return try login.decode()
     }
 }
@@ -227,7 +194,7 @@ final class LoadRecord: Sendable {
     func wait(_ what: String, seconds: Double = 60, _ condition: (LoadRecord) -> Bool) async throws {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while !condition(self) {
-            guard ContinuousClock.now < deadline else { throw ProcessFailure("timed out waiting for \(what); statuses: \(statuses.count)") }
+            guard ContinuousClock.now < deadline else { throw TestFailure("timed out waiting for \(what); statuses: \(statuses.count)") }
             try await Task.sleep(for: .milliseconds(20))
         }
     }

@@ -4,6 +4,7 @@ import Logging
 import PostgresNIO
 import ServiceLifecycle
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import NotesServer
@@ -82,16 +83,6 @@ actor PostgresTestCluster {
         try await connection.close()
         return url.replacingOccurrences(of: "/\(location.database)?", with: "/\(name)?")
     }
-}
-
-/// The repository's root folder, from this file's path.
-func repositoryRoot(_ file: String = #filePath) -> String {
-    var url = URL(fileURLWithPath: file)
-    while url.path != "/" {
-        url.deleteLastPathComponent()
-        if FileManager.default.fileExists(atPath: url.path + "/Package.swift") { return url.path }
-    }
-    return FileManager.default.currentDirectoryPath
 }
 
 /// A configuration on `engine`: a fresh SQLite data dir, or a fresh PostgreSQL database.

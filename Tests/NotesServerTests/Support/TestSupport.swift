@@ -7,34 +7,16 @@ import Logging
 import NIOCore
 import NotesModels
 import Synchronization
+import TestSupport
 import Testing
 
 @testable import NotesServer
-
-/// A clock tests move by hand, for token, session and throttle expiry without waiting.
-final class TestClock: Sendable {
-    private let current: Mutex<Date>
-
-    init(_ start: Date = Date(timeIntervalSince1970: (Date().timeIntervalSince1970).rounded(.down))) {
-        current = Mutex(start)
-    }
-
-    func now() -> Date { current.withLock { $0 } }
-    func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
-}
 
 /// Counts requests by "METHOD /path", from the server's own request hook.
 final class RequestCounter: Sendable {
     private let counts = Mutex<[String: Int]>([:])
     func record(_ method: String, _ path: String, _ status: Int) { counts.withLock { $0["\(method) \(path)", default: 0] += 1 } }
     func count(_ key: String) -> Int { counts.withLock { $0[key, default: 0] } }
-}
-
-/// A fresh temporary data directory per test.
-func temporaryDirectory() throws -> String {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("notes-tests-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    return path
 }
 
 let testSecret = "0123456789abcdef0123456789abcdef-test-secret"

@@ -1,22 +1,29 @@
 /// Splits a line into words the way a POSIX shell does for quoting: whitespace separates,
 /// '…' keeps everything literally, "…" keeps everything but lets \" \\ \$ \` escape, and a
 /// backslash outside quotes escapes the next character. No expansion happens.
-enum ShellWords {
-    struct UnterminatedQuote: Error, CustomStringConvertible {
-        var description: String { "unterminated quote" }
+///
+/// It reads Unicode scalars, as a shell reads bytes, not Characters: a combining mark after a
+/// quote, a backslash or a space would otherwise fuse with it into one Character that is none
+/// of them (`'` U+06DA `'` was an unterminated quote; found by the `shell-words` fuzz target).
+///
+/// It lives in the client library rather than in `notes` so that the fuzz target can reach it.
+package enum ShellWords {
+    /// A `'` or `"` that the line never closes.
+    package struct UnterminatedQuote: Error, CustomStringConvertible {
+        package var description: String { "unterminated quote" }
     }
 
-    static func split(_ line: String) throws -> [String] {
+    package static func split(_ line: String) throws -> [String] {
         var words: [String] = []
-        var current = ""
+        var current = String.UnicodeScalarView()
         var inWord = false
-        var iterator = line.makeIterator()
+        var iterator = line.unicodeScalars.makeIterator()
         while let character = iterator.next() {
             switch character {
             case " ", "\t", "\n":
                 if inWord {
-                    words.append(current)
-                    current = ""
+                    words.append(String(current))
+                    current = String.UnicodeScalarView()
                     inWord = false
                 }
             case "'":
@@ -40,7 +47,7 @@ enum ShellWords {
                     }
                     if next == "\\" {
                         guard let escaped = iterator.next() else { break }
-                        if "\"\\$`".contains(escaped) {
+                        if "\"\\$`".unicodeScalars.contains(escaped) {
                             current.append(escaped)
                         } else {
                             current.append("\\")
@@ -59,7 +66,7 @@ enum ShellWords {
                 current.append(character)
             }
         }
-        if inWord { words.append(current) }
+        if inWord { words.append(String(current)) }
         return words
     }
 }
