@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DATA_DIR ?= ./notes-data
 
-.PHONY: deps build test lint format server demo cluster clean soak
+.PHONY: deps build test lint format server demo cluster clean soak bench
 
 deps:
 	@scripts/install-deps.sh
@@ -41,3 +41,9 @@ clean:
 # A mixed load for SOAK_MINUTES (default 10) with RSS and descriptors sampled every 10 s; not in CI.
 soak:
 	scripts/soak.sh
+
+# Throughput and latency of every scenario of issue 8 with wrk, on a release build and a fresh
+# seeded database; prints a table with ratios to /.well-known/jwks.json. Not in CI.
+# BENCH_DATABASE=postgres, BENCH_NOTES=100000, BENCH_BARE=1 …: see scripts/bench.sh.
+bench:
+	scripts/bench.sh
