@@ -17,6 +17,9 @@
 #   BENCH_BCRYPT_COST=12   the server's --bcrypt-cost
 #   BENCH_BIN=…            a notes-server to measure instead of building .build/release's
 #   BENCH_ALGORITHM=RS256  --jwt-algorithm (HS256 gets a generated secret)
+#   BENCH_PROFILE=DIR      in round 1, record each scenario with `perf record -g` (Debian's
+#                          linux-perf) into DIR/NAME.data and DIR/NAME.txt (top symbols);
+#                          perf's overhead makes that round's numbers worse than usual
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root="$PWD"
@@ -173,9 +176,26 @@ done
 
 echo "bench: warming up" >&2
 for name in "${selected[@]}"; do scenario "$name" 1 >/dev/null; done
+profile="${BENCH_PROFILE:-}"
+if [ -n "$profile" ]; then
+    mkdir -p "$profile"
+    command -v perf >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends linux-perf >/dev/null
+fi
 for round in $(seq "$rounds"); do
     for name in "${selected[@]}"; do
+        perf_pid=""
+        if [ -n "$profile" ] && [ "$round" = 1 ] && [[ "$name" != bare-* ]]; then
+            perf record -q -e cpu-clock -F 999 -g -p "$server_pid" -o "$profile/$name.data" -- sleep "$seconds" 2>/dev/null &
+            perf_pid=$!
+        fi
         line="$(scenario "$name" "$seconds")"
+        if [ -n "$perf_pid" ]; then
+            wait "$perf_pid" || true
+            perf report -i "$profile/$name.data" --no-children --sort dso,sym --percent-limit 0.7 --stdio 2>/dev/null |
+                grep -v '^$' | grep -v '^#' | grep -E '^ +[0-9]' >"$profile/$name.txt" || true
+            perf report -i "$profile/$name.data" --no-children --sort dso --stdio 2>/dev/null |
+                grep -E '^ +[0-9]' >"$profile/$name.dso.txt" || true
+        fi
         if [ -z "$line" ]; then echo "bench: wrk gave no result for $name" >&2; exit 1; fi
         printf '%s\t%s\t%s\n' "$name" "$round" "$line" >>"$results"
         printf 'rss\t%s\n' "$(awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status")" >>"$results"

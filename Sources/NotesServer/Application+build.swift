@@ -166,7 +166,7 @@ func buildRouter(
     auth.addRoutes(to: router.group("auth"))
 
     let protected = router.group()
-        .add(middleware: JWTAuthenticator(tokens: accessTokens))
+        .add(middleware: JWTAuthenticator(tokens: accessTokens, cache: VerifiedTokenCache(clockTolerance: configuration.clockTolerance)))
         .group(context: AuthenticatedContext.self)
     auth.addProtectedRoutes(to: protected.group("auth"))
     UsersController(users: storage.users).addRoutes(to: protected)

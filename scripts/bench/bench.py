@@ -111,9 +111,10 @@ def report(results, machine):
         runs[name].append(parse(result))
 
     def median(name, key):
-        values = [r[key] for r in runs[name]]
         if key == "rate":
             values = [r["requests"] / (r["duration_us"] / 1e6) for r in runs[name]]
+        else:
+            values = [r[key] for r in runs[name]]
         return statistics.median(values)
 
     base = median("jwks", "rate") if "jwks" in runs else None

@@ -42,7 +42,7 @@ struct SQLiteDatabase: Sendable {
             notes: SQLiteNoteRepository(writer: writer),
             sessions: SQLiteSessionRepository(writer: writer),
             loginAttempts: SQLiteLoginAttemptRepository(writer: writer),
-            ping: { try await writer.read { db in _ = try Int.fetchOne(db, sql: "SELECT 1") } },
+            ping: { try writer.readStatement { db in _ = try Int.fetchOne(db, sql: "SELECT 1") } },
             services: [SQLiteCloser(writer: writer)],
             prepare: { _ in }
         )
