@@ -165,8 +165,10 @@ func buildRouter(
     )
     auth.addRoutes(to: router.group("auth"))
 
+    // Tokens that verified, answered again without RS256 (call removeAll() when the keys change).
+    let tokenCache = VerifiedTokenCache(clockTolerance: configuration.clockTolerance)
     let protected = router.group()
-        .add(middleware: JWTAuthenticator(tokens: accessTokens, cache: VerifiedTokenCache(clockTolerance: configuration.clockTolerance)))
+        .add(middleware: JWTAuthenticator(tokens: accessTokens, cache: tokenCache))
         .group(context: AuthenticatedContext.self)
     auth.addProtectedRoutes(to: protected.group("auth"))
     UsersController(users: storage.users).addRoutes(to: protected)
