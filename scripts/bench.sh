@@ -92,7 +92,9 @@ args=(--port 0 --data-dir "$work/data" --seed "$work/seed.json" --bcrypt-cost "$
 if [ "$algorithm" = "HS256" ]; then export NOTES_JWT_SECRET="$(head -c 48 /dev/urandom | base64)"; fi
 if [ "$database" = "postgres" ]; then
     scripts/install-postgres.sh
-    pg_dir="$work/pg"
+    # Beside the work folder, not in it: PostgreSQL runs as its own user, which cannot enter
+    # the private work folder.
+    pg_dir="$(mktemp -u "${TMPDIR:-/tmp}/securenotes-bench-pg.XXXXXX")"
     args+=(--database-url "$(scripts/pg-throwaway.sh start "$pg_dir")")
 fi
 "$bin" "${args[@]}" >"$work/server.out" 2>"${BENCH_SERVER_LOG:-/dev/null}" &
