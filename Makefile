@@ -3,7 +3,7 @@
 SWIFT ?= swift
 DATA_DIR ?= ./notes-data
 
-.PHONY: deps build test lint format server demo cluster clean soak fuzz
+.PHONY: deps build test lint format server demo cluster clean soak fuzz bench
 
 deps:
 	@scripts/install-deps.sh
@@ -47,3 +47,9 @@ soak:
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	FUZZ_SECONDS=$(FUZZ_SECONDS) scripts/fuzz.sh
+
+# Throughput and latency of every scenario of issue 8 with wrk, on a release build and a fresh
+# seeded database; prints a table with ratios to /.well-known/jwks.json. Not in CI.
+# BENCH_DATABASE=postgres, BENCH_NOTES=100000, BENCH_BARE=1 …: see scripts/bench.sh.
+bench:
+	scripts/bench.sh

@@ -184,8 +184,10 @@ func buildRouter(
     )
     auth.addRoutes(to: router.group("auth"))
 
+    // Tokens that verified, answered again without RS256 while the key ring stays as it was.
+    let tokenCache = VerifiedTokenCache(clockTolerance: configuration.clockTolerance)
     let protected = router.group()
-        .add(middleware: JWTAuthenticator(tokens: accessTokens))
+        .add(middleware: JWTAuthenticator(tokens: accessTokens, cache: tokenCache))
         .group(context: AuthenticatedContext.self)
     auth.addProtectedRoutes(to: protected.group("auth"))
     UsersController(users: storage.users).addRoutes(to: protected)

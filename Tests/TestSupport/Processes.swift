@@ -8,10 +8,15 @@ import Glibc
 /// A finished child process: its status, and its standard output and error together.
 public typealias ProcessResult = (status: Int32, output: String)
 
-/// Runs `executable ARGS` on a thread of its own and waits for it (at most `timeout` seconds,
-/// then it is killed and the run fails). Output and error go to one pipe, or error to the
-/// test's own when `mergeErrors` is false; stdin is /dev/null. `NOTES_*` variables of the
-/// test's own environment are not passed on.
+/// Runs `executable ARGS` (Foundation makes it lead a process group) and waits for it (at most `timeout`
+/// seconds, then the group is killed and the run fails). Output and error go to one pipe, or
+/// error to the test's own when `mergeErrors` is false; stdin is /dev/null. `NOTES_*`
+/// variables of the test's own environment are not passed on.
+///
+/// Whatever the child left running in its group (a server a script started in the background
+/// and did not stop, because a step failed) is killed when it ends, so that nothing holds the
+/// output pipe open and no test waits for ever. Nothing here blocks a thread of the
+/// cooperative pool: the exit is polled.
 public func runProcess(
     _ executable: String,
     _ arguments: [String],
@@ -26,21 +31,48 @@ public func runProcess(
     process.environment = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("NOTES_") }.merging(extra) { $1 }
     if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
     let pipe = Pipe()
+    let output = OutputBuffer()
+    let ended = Mutex(false)
     process.standardOutput = pipe
     process.standardError = mergeErrors ? pipe : FileHandle.standardError
     process.standardInput = FileHandle.nullDevice
-    try process.run()
-    let reading = Task.detached { try await onThread { pipe.fileHandleForReading.readDataToEndOfFile() } }
-    do {
-        try await withDeadline(seconds: timeout, "\(executable) \(arguments.joined(separator: " "))") {
-            try await onThread { process.waitUntilExit() }
-        }
-    } catch {
-        process.terminate()
-        throw error
+    pipe.fileHandleForReading.readabilityHandler = { handle in
+        let chunk = handle.availableData
+        if chunk.isEmpty { ended.withLock { $0 = true } } else { output.append(chunk) }
     }
-    let data = try await reading.value
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    try process.run()
+    let pid = process.processIdentifier
+    // Foundation starts a child as the leader of a process group of its own; only then is
+    // the group the child's alone to kill.
+    let group = getpgid(pid) == pid ? -pid : pid
+    defer {
+        kill(group, SIGKILL)
+        pipe.fileHandleForReading.readabilityHandler = nil
+    }
+    let what = "\(executable) \(arguments.joined(separator: " "))"
+    let deadline = ContinuousClock.now + .seconds(timeout)
+    while process.isRunning && !isZombie(pid) {
+        guard ContinuousClock.now < deadline else {
+            kill(group, SIGKILL)
+            throw TestFailure("timed out after \(timeout)s waiting for \(what)\n\(output.text)")
+        }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    // Leftovers of the group would keep the pipe open: gone now, so its end comes soon.
+    if group < 0 { kill(group, SIGKILL) }
+    let drained = ContinuousClock.now + .seconds(10)
+    while !ended.withLock({ $0 }) && ContinuousClock.now < drained { try await Task.sleep(for: .milliseconds(10)) }
+    // Exited, perhaps not reaped by Foundation yet (asking for the status before traps).
+    try await poll("the exit of \(what) to be seen", seconds: 10) { !process.isRunning }
+    return (process.terminationStatus, output.text)
+}
+
+/// Whether `pid` has exited and waits to be reaped.
+func isZombie(_ pid: Int32) -> Bool {
+    guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+        let close = stat.lastIndex(of: ")")
+    else { return false }
+    return stat[stat.index(after: close)...].trimmingCharacters(in: .whitespaces).hasPrefix("Z")
 }
 
 /// `bash -c SCRIPT` in the repository's root folder (unless told otherwise).

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A test's own failure, with a message that says what was expected.
 public struct TestFailure: Error, CustomStringConvertible {
@@ -14,21 +15,58 @@ public func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) as
     }
 }
 
-/// `body`, or a ``TestFailure`` after `seconds` (and `body` cancelled).
+/// `body`, or a ``TestFailure`` after `seconds`. `body` is then cancelled but not waited for:
+/// work that ignores cancellation (a blocked read) must not hold the test for ever.
 public func withDeadline<T: Sendable>(
     seconds: Double,
     _ what: String,
     _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
-    try await withThrowingTaskGroup(of: T.self) { group in
-        group.addTask { try await body() }
-        group.addTask {
-            try await Task.sleep(for: .seconds(seconds))
-            throw TestFailure("timed out after \(seconds)s waiting for \(what)")
+    let once = FirstResult<T>()
+    return try await withTaskCancellationHandler {
+        try await withCheckedThrowingContinuation { continuation in
+            once.set(continuation)
+            let worker = Task { once.resume(await Result { try await body() }) }
+            Task {
+                try? await Task.sleep(for: .seconds(seconds))
+                if once.resume(.failure(TestFailure("timed out after \(seconds)s waiting for \(what)"))) { worker.cancel() }
+            }
         }
-        defer { group.cancelAll() }
-        guard let first = try await group.next() else { throw TestFailure("no result for \(what)") }
-        return first
+    } onCancel: {
+        once.resume(.failure(CancellationError()))
+    }
+}
+
+/// Resumes a continuation with whichever result comes first.
+final class FirstResult<T: Sendable>: Sendable {
+    private let state = Mutex<(continuation: CheckedContinuation<T, any Error>?, early: Result<T, any Error>?, done: Bool)>((nil, nil, false))
+
+    func set(_ continuation: CheckedContinuation<T, any Error>) {
+        let early = state.withLock { state -> Result<T, any Error>? in
+            if let early = state.early { return early }
+            state.continuation = continuation
+            return nil
+        }
+        if let early { continuation.resume(with: early) }
+    }
+
+    @discardableResult
+    func resume(_ result: Result<T, any Error>) -> Bool {
+        let continuation = state.withLock { state -> CheckedContinuation<T, any Error>?? in
+            guard !state.done else { return .none }
+            state.done = true
+            if state.continuation == nil { state.early = result }
+            return .some(state.continuation)
+        }
+        guard case .some(let waiting) = continuation else { return false }
+        waiting?.resume(with: result)
+        return true
+    }
+}
+
+extension Result where Failure == any Error {
+    init(catching body: () async throws -> Success) async {
+        do { self = .success(try await body()) } catch { self = .failure(error) }
     }
 }
 

@@ -57,12 +57,26 @@ final class KeyRing: Sendable {
         var effective: [StoredSigningKey] = []
         var computedAtMs: Int64 = .max
         var validUntilMs: Int64 = .min
+        /// What a token may be checked against: the signing key and every kid that verifies.
+        var accepted: [String] = []
+        /// Changes whenever `accepted` does, for caches of verified tokens.
+        var generation: UInt64 = 0
 
         mutating func view(at nowMs: Int64, retireAfterMs: Int64) -> [StoredSigningKey] {
             if nowMs < computedAtMs || nowMs >= validUntilMs {
                 effective = KeyRingRule.effective(rows, nowMs: nowMs, retireAfterMs: retireAfterMs)
                 computedAtMs = nowMs
                 validUntilMs = min(KeyRingRule.nextEvent(rows, after: nowMs), KeyRingRule.nextEvent(effective, after: nowMs))
+                var kids = ["signer:" + (KeyRingRule.signing(effective, nowMs: nowMs)?.kid ?? "")]
+                for row in effective where KeyRingRule.verifies(row, nowMs: nowMs) && loaded[row.kid] != nil {
+                    kids.append(row.kid)
+                    if let legacy = row.legacyKid, (row.legacyUntilMs ?? 0) > nowMs { kids.append(legacy) }
+                }
+                kids.sort()
+                if kids != accepted {
+                    accepted = kids
+                    generation &+= 1
+                }
             }
             return effective
         }
@@ -114,6 +128,18 @@ final class KeyRing: Sendable {
             return snapshot.withLock { snapshot in
                 KeyRingRule.signing(snapshot.view(at: now, retireAfterMs: retireAfterMs), nowMs: now).flatMap { snapshot.loaded[$0.kid] }
             }
+        }
+    }
+
+    /// A number that changes whenever the keys a token may be checked against change (a key
+    /// published, switched to, retired, or an earlier kid's end): a verified-token cache drops
+    /// what it verified under another one.
+    func generation(at date: Date) -> UInt64 {
+        guard case .ring = source else { return 0 }
+        let now = date.millisecondsSince1970
+        return snapshot.withLock { snapshot in
+            _ = snapshot.view(at: now, retireAfterMs: retireAfterMs)
+            return snapshot.generation
         }
     }
 

@@ -116,6 +116,14 @@ enum Validate {
         return nil
     }
 
+    /// A byte a tag may hold: `a-z 0-9 _ -`.
+    static func isTagByte(_ byte: UInt8) -> Bool {
+        switch byte {
+        case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"): true
+        default: false
+        }
+    }
+
     static func tags(_ values: [String]) -> String? {
         guard values.count <= NotesLimits.maxTags else { return "must have at most 20 tags" }
         for (index, value) in values.enumerated() {

@@ -28,7 +28,7 @@ public struct AppRequestContext: AuthRequestContext, RequestContext {
     /// Bodies over 1 MiB are refused with 413 while they are collected.
     public var maxUploadSize: Int { NotesLimits.maxRequestBytes }
     /// Sorted keys and ISO 8601 dates, like every body the server writes.
-    public var responseEncoder: JSONEncoder { NotesJSON.encoder() }
+    public var responseEncoder: NotesResponseEncoder { NotesResponseEncoder() }
 }
 
 /// The context of protected routes: its `user` is not optional, so a handler cannot forget to
@@ -44,7 +44,7 @@ public struct AuthenticatedContext: ChildRequestContext {
     }
 
     public var maxUploadSize: Int { NotesLimits.maxRequestBytes }
-    public var responseEncoder: JSONEncoder { NotesJSON.encoder() }
+    public var responseEncoder: NotesResponseEncoder { NotesResponseEncoder() }
 }
 
 extension User: ResponseEncodable {}

@@ -43,7 +43,7 @@ struct SQLiteDatabase: Sendable {
             sessions: SQLiteSessionRepository(writer: writer),
             loginAttempts: SQLiteLoginAttemptRepository(writer: writer),
             signingKeys: SQLiteSigningKeyRepository(writer: writer),
-            ping: { try await writer.read { db in _ = try Int.fetchOne(db, sql: "SELECT 1") } },
+            ping: { try writer.readStatement { db in _ = try Int.fetchOne(db, sql: "SELECT 1") } },
             services: [SQLiteCloser(writer: writer)],
             prepare: { _ in }
         )

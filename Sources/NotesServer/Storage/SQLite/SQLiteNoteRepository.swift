@@ -20,6 +20,46 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
         static let title = Column(CodingKeys.title)
     }
 
+    /// Read column by column (GRDB's Codable path decodes the tags with a new JSONDecoder
+    /// per row, the largest part of reading a page).
+    init(row: Row) throws {
+        id = try row.decode(String.self, forColumn: "id")
+        ownerID = try row.decode(String.self, forColumn: "ownerID")
+        title = try row.decode(String.self, forColumn: "title")
+        body = try row.decode(String.self, forColumn: "body")
+        tags = try Self.tags(fromJSON: try row.decode(String.self, forColumn: "tags"))
+        createdAtMs = try row.decode(Int64.self, forColumn: "createdAtMs")
+        updatedAtMs = try row.decode(Int64.self, forColumn: "updatedAtMs")
+        version = try row.decode(Int.self, forColumn: "version")
+    }
+
+    /// The tags column, a JSON array of strings. Tags are `[a-z0-9_-]`, so the stored text is
+    /// `["a","b"]` with nothing to unescape: read directly; anything else goes to JSONDecoder.
+    static func tags(fromJSON text: String) throws -> [String] {
+        let bytes = Array(text.utf8)
+        if bytes == Array("[]".utf8) { return [] }
+        simple: if bytes.count >= 4, bytes.first == UInt8(ascii: "["), bytes.last == UInt8(ascii: "]") {
+            var tags: [String] = []
+            var index = 1
+            let end = bytes.count - 1
+            while index < end {
+                guard bytes[index] == UInt8(ascii: "\"") else { break simple }
+                let start = index + 1
+                var close = start
+                while close < end, Validate.isTagByte(bytes[close]) { close += 1 }
+                guard close < end, close > start, bytes[close] == UInt8(ascii: "\"") else { break simple }
+                tags.append(String(decoding: bytes[start..<close], as: UTF8.self))
+                index = close + 1
+                if index < end {
+                    guard bytes[index] == UInt8(ascii: ","), index + 1 < end else { break simple }
+                    index += 1
+                }
+            }
+            return tags
+        }
+        return try JSONDecoder().decode([String].self, from: Data(bytes))
+    }
+
     init(_ note: StoredNote) {
         id = note.id.uuidString
         ownerID = note.ownerID.uuidString
@@ -74,10 +114,9 @@ struct SQLiteNoteRepository: NoteRepository {
     }
 
     func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote? {
-        try await writer.read { db in
+        try writer.readStatement { db in
             try NoteRow.fetchOne(
-                db,
-                sql: "SELECT \(Self.selection) FROM notes WHERE id = ? AND ownerID = ?",
+                db.cachedStatement(sql: "SELECT \(Self.selection) FROM notes WHERE id = ? AND ownerID = ?"),
                 arguments: [id.uuidString, ownerID.uuidString]
             )?.note
         }
@@ -113,11 +152,14 @@ struct SQLiteNoteRepository: NoteRepository {
             ) WHERE running - size < \(budget)
             ORDER BY createdAtMs DESC, id DESC
             """
-        return try await writer.read { db in
+        return try writer.readStatement { db in
             var fetched = 0
             var notes: [StoredNote] = []
-            for row in try Row.fetchAll(db, SQLRequest<Row>(literal: sql)) {
-                fetched = row["fetched"]
+            // A cursor decodes straight from the statement (fetchAll copies every row first).
+            // Cached per connection: the SQL text has one form per combination of filters.
+            let rows = try Row.fetchCursor(db, SQLRequest<Row>(literal: sql, cached: true))
+            while let row = try rows.next() {
+                fetched = try row.decode(Int.self, forColumn: "fetched")
                 if let note = try NoteRow(row: row).note { notes.append(note) }
             }
             return NoteListing(notes: notes, fetched: fetched)

@@ -48,13 +48,16 @@ struct SQLiteUserRepository: UserRepository {
     }
 
     func find(username: String, logger: Logger) async throws -> UserAccount? {
-        try await writer.read { db in
-            try UserRow.filter(UserRow.Columns.username == username).fetchOne(db)?.account
+        try writer.readStatement { db in
+            try UserRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE username = ?"), arguments: [username])?.account
         }
     }
 
     func find(id: UUID, logger: Logger) async throws -> UserAccount? {
-        try await writer.read { db in try UserRow.fetchOne(db, key: id.uuidString)?.account }
+        // A statement prepared once per connection: compiling it cost more than running it.
+        try writer.readStatement { db in
+            try UserRow.fetchOne(db.cachedStatement(sql: "SELECT * FROM users WHERE id = ?"), arguments: [id.uuidString])?.account
+        }
     }
 
     func updatePasswordHash(id: UUID, to hash: String, logger: Logger) async throws {
