@@ -90,6 +90,28 @@ public func curl(_ arguments: [String]) async throws -> String {
     try await runProcess("/usr/bin/env", ["curl", "-s", "--max-time", "30"] + arguments, timeout: 60, mergeErrors: false).output
 }
 
+/// Child processes that outlive their test would outlive the test process too (a server a
+/// failing test never stopped): every one still running when the tests end is killed then.
+private let runningChildren = Mutex<Set<Int32>>([])
+private let killChildrenAtExit: Void = {
+    atexit {
+        for pid in runningChildren.withLock({ $0 }) { kill(pid, SIGKILL) }
+    }
+}()
+
+/// Starts `process` and keeps its PID until it ends, for the kill at exit.
+public func runTracked(_ process: Process) throws {
+    _ = killChildrenAtExit
+    let previous = process.terminationHandler
+    process.terminationHandler = { ended in
+        _ = runningChildren.withLock { $0.remove(ended.processIdentifier) }
+        previous?(ended)
+    }
+    try process.run()
+    let pid = process.processIdentifier
+    _ = runningChildren.withLock { $0.insert(pid) }
+}
+
 /// Bytes a pipe delivered so far.
 public final class OutputBuffer: Sendable {
     private let data = Mutex(Data())
@@ -122,7 +144,7 @@ public final class ServerProcess: Sendable {
         process.standardInput = FileHandle.nullDevice
         stdout.fileHandleForReading.readabilityHandler = { [out] handle in out.append(handle.availableData) }
         stderr.fileHandleForReading.readabilityHandler = { [err] handle in err.append(handle.availableData) }
-        try process.run()
+        try runTracked(process)
     }
 
     public var stdout: String { out.text }

@@ -64,7 +64,7 @@ final class ClusterProcess: Sendable {
         process.standardInput = FileHandle.nullDevice
         stdout.fileHandleForReading.readabilityHandler = { [out] handle in out.append(handle.availableData) }
         stderr.fileHandleForReading.readabilityHandler = { [err] handle in err.append(handle.availableData) }
-        try process.run()
+        try runTracked(process)
     }
 
     /// A cluster on a fresh database of the test cluster.
