@@ -85,14 +85,14 @@ struct Token: NotesSubcommand {
         output.line()
         if let expiresAt = jwt.expiresAt {
             // Clamped: a token is untrusted input, and its exp may be any number.
-            let left = Int(max(-1e12, min(1e12, expiresAt.timeIntervalSinceNow)).rounded(.down))
+            let left = Output.seconds(expiresAt.timeIntervalSinceNow)
             if left > 0 {
                 output.line("Time left: \(output.style(Output.duration(left), .green))")
             } else {
                 output.line("Time left: " + output.style("expired \(Output.duration(left)) ago", .red) + " — the next call refreshes it")
             }
         }
-        let sessionLeft = Int(max(-1e12, min(1e12, session.refreshTokenExpiresAt.timeIntervalSinceNow)).rounded(.down))
+        let sessionLeft = Output.seconds(session.refreshTokenExpiresAt.timeIntervalSinceNow)
         output.line(
             "Refresh token: opaque (not a JWT), kept in \(context.api.store.path); each refresh rotates it. "
                 + "The session ends \(Output.isoDate(session.refreshTokenExpiresAt))"

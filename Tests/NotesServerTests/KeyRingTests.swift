@@ -124,6 +124,14 @@ struct KeyRingTests {
         )
     }
 
+    @Test("a date beyond what milliseconds in an Int64 hold, or NaN, is clamped, never a trap")
+    func millisecondsNeverTrap() {
+        #expect(Date(timeIntervalSince1970: 1e300).millisecondsSince1970 == .max)
+        #expect(Date(timeIntervalSince1970: -1e300).millisecondsSince1970 == .min)
+        #expect(Date(timeIntervalSince1970: .nan).millisecondsSince1970 == 0)
+        #expect(Date(timeIntervalSince1970: 1.5).millisecondsSince1970 == 1_500)
+    }
+
     // MARK: Storage, both engines
 
     @Test("10 servers starting at once on an empty ring: exactly one key is made current", arguments: Engine.allCases)

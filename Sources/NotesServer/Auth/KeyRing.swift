@@ -61,6 +61,8 @@ final class KeyRing: Sendable {
         var accepted: [String] = []
         /// Changes whenever `accepted` does, for caches of verified tokens.
         var generation: UInt64 = 0
+        /// The algorithms of the keys that verify, as `accepted` was computed.
+        var algorithms: Set<String> = []
 
         mutating func view(at nowMs: Int64, retireAfterMs: Int64) -> [StoredSigningKey] {
             if nowMs < computedAtMs || nowMs >= validUntilMs {
@@ -73,6 +75,7 @@ final class KeyRing: Sendable {
                     if let legacy = row.legacyKid, (row.legacyUntilMs ?? 0) > nowMs { kids.append(legacy) }
                 }
                 kids.sort()
+                algorithms = Set(effective.filter { KeyRingRule.verifies($0, nowMs: nowMs) }.map(\.algorithm))
                 if kids != accepted {
                     accepted = kids
                     generation &+= 1
@@ -151,7 +154,8 @@ final class KeyRing: Sendable {
         case .ring:
             let now = date.millisecondsSince1970
             return snapshot.withLock { snapshot in
-                Set(snapshot.view(at: now, retireAfterMs: retireAfterMs).filter { KeyRingRule.verifies($0, nowMs: now) }.map(\.algorithm))
+                _ = snapshot.view(at: now, retireAfterMs: retireAfterMs)
+                return snapshot.algorithms
             }
         }
     }

@@ -188,6 +188,12 @@ struct SQLiteCloser: Service {
 }
 
 extension Date {
-    var millisecondsSince1970: Int64 { Int64((timeIntervalSince1970 * 1000).rounded(.down)) }
+    /// Whole milliseconds since 1970, never trapping: NaN is 0, and a date beyond what Int64
+    /// holds is its nearest end.
+    var millisecondsSince1970: Int64 {
+        let milliseconds = (timeIntervalSince1970 * 1000).rounded(.down)
+        if let exact = Int64(exactly: milliseconds) { return exact }
+        return milliseconds.isNaN ? 0 : (milliseconds < 0 ? .min : .max)
+    }
     init(millisecondsSince1970 ms: Int64) { self.init(timeIntervalSince1970: TimeInterval(ms) / 1000) }
 }
