@@ -5,7 +5,7 @@ import HummingbirdCore
 import HummingbirdTLS
 import Logging
 public import Metrics
-import NIOCore
+public import NIOCore
 import NIOSSL
 import ServiceLifecycle
 
@@ -13,6 +13,8 @@ import ServiceLifecycle
 public struct ServerHooks: Sendable {
     /// Called once the socket is bound, with the real port (useful with port 0).
     public var onListening: @Sendable (_ host: String, _ port: Int) async -> Void
+    /// Called once the socket is bound, with the listening channel (for `ListenerDrain`).
+    public var onServerRunning: @Sendable (_ channel: any Channel) async -> Void
     /// Called once the metrics listener (`--metrics-port`) is bound, after `onListening`.
     public var onMetricsListening: @Sendable (_ host: String, _ port: Int) async -> Void
     /// Called after every response with its method, path and status.
@@ -25,12 +27,14 @@ public struct ServerHooks: Sendable {
 
     public init(
         onListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
+        onServerRunning: @escaping @Sendable (_ channel: any Channel) async -> Void = { _ in },
         onMetricsListening: @escaping @Sendable (_ host: String, _ port: Int) async -> Void = { _, _ in },
         onRequest: @escaping @Sendable (_ method: String, _ path: String, _ status: Int) -> Void = { _, _, _ in },
         now: @escaping @Sendable () -> Date = { Date() },
         metricsFactory: (any MetricsFactory)? = nil
     ) {
         self.onListening = onListening
+        self.onServerRunning = onServerRunning
         self.onMetricsListening = onMetricsListening
         self.onRequest = onRequest
         self.now = now
@@ -113,6 +117,7 @@ func buildApplication(
         server: try httpServer(configuration),
         configuration: .init(address: .hostname(configuration.hostname, port: configuration.port), serverName: "notes-server"),
         onServerRunning: { channel in
+            await hooks.onServerRunning(channel)
             await hooks.onListening(configuration.hostname, channel.localAddress?.port ?? configuration.port)
             apiListening.open()
         },

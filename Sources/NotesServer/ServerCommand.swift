@@ -3,6 +3,8 @@ public import Foundation
 import Hummingbird
 import Logging
 import NIOCore
+import ServiceLifecycle
+import UnixSignals
 
 /// `notes-server`: runs `serve` by default.
 public struct NotesServerCommand: AsyncParsableCommand {
@@ -137,12 +139,16 @@ public struct ServeCommand: AsyncParsableCommand {
         // Keys, the database and its WAL hold secrets and hashes: nothing the server creates is
         // readable by other users.
         umask(0o077)
+        var logger = Logger(label: "notes-server")
+        logger.logLevel = config.logLevel
+        let drain = ListenerDrain(logger: logger)
         let hooks = ServerHooks(
             onListening: { host, port in
                 let shown = host.contains(":") ? "[\(host)]" : host
                 // stdout is block-buffered when redirected; FileHandle writes straight through.
                 FileHandle.standardOutput.write(Data("listening on \(config.scheme)://\(shown):\(port)\n".utf8))
             },
+            onServerRunning: { channel in drain.serverRunning(channel) },
             onMetricsListening: { host, port in
                 let shown = host.contains(":") ? "[\(host)]" : host
                 FileHandle.standardOutput.write(Data("metrics on http://\(shown):\(port)\n".utf8))
@@ -150,9 +156,14 @@ public struct ServeCommand: AsyncParsableCommand {
         )
         do {
             let app = try await buildApplication(configuration: config, hooks: hooks)
-            // SIGTERM/SIGINT: Hummingbird's graceful shutdown closes the listener at once (new
-            // connections are refused) and lets every request in flight finish.
-            try await app.runService()
+            // SIGTERM/SIGINT: the drain (shut down first, being last) stops new connections and
+            // lets the kernel's queue of accepted ones empty; then Hummingbird's graceful shutdown
+            // closes the listener (new connections are refused) and lets every request in flight
+            // finish.
+            let group = ServiceGroup(
+                configuration: .init(services: [app, drain], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            )
+            try await group.run()
         } catch let error as ConfigurationError {
             Self.printError("notes-server: \(error.description)")
             throw ExitCode(78)

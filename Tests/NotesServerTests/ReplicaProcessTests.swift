@@ -133,6 +133,36 @@ struct ReplicaProcessTests {
         #expect(try await server.exitStatus() == 0, "\(server.stderr.suffix(2_000))")
     }
 
+    @Test("SIGTERM drains: connections the kernel accepted while the server was not taking them are all answered, not reset")
+    func drainTakesTheKernelsQueue() async throws {
+        let server = try ServerProcess(["--port", "0", "--data-dir", try temporaryDirectory(), "--bcrypt-cost", "4"])
+        let base = try await server.baseURL()
+        let port = try #require(Int(base.split(separator: ":").last ?? ""))
+        let pid = server.process.processIdentifier
+        // Stopped, the server takes nothing from the listener's queue, but the kernel still
+        // completes handshakes: these connections are where a balancer's requests sit at the
+        // moment of a SIGTERM. Closing the listener then would reset every one of them.
+        kill(pid, SIGSTOP)
+        var sockets: [RawConnection] = []
+        defer {
+            kill(pid, SIGCONT)
+            for socket in sockets { socket.close() }
+        }
+        for number in 0..<16 {
+            let socket = try RawConnection(port: port)
+            sockets.append(socket)
+            try socket.send("GET /health HTTP/1.1\r\nHost: x\r\nX-Request-Id: queued-\(number)\r\nConnection: close\r\n\r\n")
+        }
+        kill(pid, SIGTERM)
+        kill(pid, SIGCONT)
+        for (number, socket) in sockets.enumerated() {
+            let answer = try await socket.receiveHead(seconds: 20)
+            #expect(answer.hasPrefix("HTTP/1.1 200"), "connection \(number): \(answer.isEmpty ? "reset or closed without an answer" : answer)")
+        }
+        #expect(try await server.exitStatus() == 0, "\(server.stderr.suffix(2_000))")
+        #expect(!RawConnection.canConnect(port: port))
+    }
+
     @Test("the session sweep runs only while holding the database lock, so one replica sweeps at a time", arguments: Engine.allCases)
     func sweepLock(engine: Engine) async throws {
         try await withStorage(engine) { storage in
