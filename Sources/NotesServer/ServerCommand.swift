@@ -129,6 +129,7 @@ public struct ServeCommand: AsyncParsableCommand {
     }
 
     public func run() async throws {
+        _ = serverLogBootstrap
         let config: ServerConfiguration
         do {
             config = try resolve()
@@ -192,3 +193,7 @@ public struct ServeCommand: AsyncParsableCommand {
         FileHandle.standardError.write(Data((line + "\n").utf8))
     }
 }
+
+/// Every logger the server makes writes through `StderrLogHandler` (swift-log allows one
+/// bootstrap per process; this runs it at most once).
+private let serverLogBootstrap: Void = LoggingSystem.bootstrap { label in StderrLogHandler(label: label) }
