@@ -49,8 +49,15 @@ for target in "${targets[@]}"; do
     # -max_len: a token, a body or a Seeds file of a few KB reaches every branch; bigger inputs
     # only slow the search down. -timeout: one input taking 10 s is a finding too.
     status=0
+    # libFuzzer's check for leaks after each input races with the asynchronous target: its
+    # task is still being torn down on another thread when the callback returns (a "leak" of
+    # the input found once in CI replayed clean 10 times of 10). For that target, leaks are
+    # checked when the process exits (LeakSanitizer's own check, detect_leaks=1 above), where
+    # anything really lost is still reported.
+    per_input_leaks=1
+    [ "$target" = access-token ] && per_input_leaks=0
     "$binary" --target="$target" -max_total_time="$seconds" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
-        -print_final_stats=1 -artifact_prefix="$keep/$target/" "$corpus" >"$log" 2>&1 || status=$?
+        -detect_leaks="$per_input_leaks" -print_final_stats=1 -artifact_prefix="$keep/$target/" "$corpus" >"$log" 2>&1 || status=$?
     runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
     echo "fuzz: $target: $(($(date +%s) - start)) s, $runs inputs, exit $status"
     if [ "$status" -ne 0 ]; then

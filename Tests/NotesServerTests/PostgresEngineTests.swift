@@ -199,4 +199,49 @@ struct PostgresEngineTests {
         }
         #expect(last == 5, "the owner's newest note time is carried over")
     }
+
+    @Test("SQLite: notes kept from before v5 whose row numbers are out of creation order are numbered again, so a search pages newest first")
+    func sqliteRowNumbersInNoteOrder() async throws {
+        let folder = try temporaryDirectory()
+        let path = folder + "/notes.sqlite"
+        let pool = try DatabasePool(path: path)
+        try SQLiteDatabase.migrator.migrate(pool, upTo: "v4-signing-key-ring")
+        let alice = UUID()
+        let bob = UUID()
+        // Row numbers against the notes' order: the newest note has the smallest, and another
+        // owner's notes sit in between.
+        let owners = (0..<30).map { $0 % 3 == 0 ? bob : alice }
+        let ids = owners.map { _ in UUID() }
+        let aliceNotes = zip(owners, ids).filter { $0.0 == alice }.map(\.1)  // oldest first
+        try await pool.write { db in
+            for user in [alice, bob] {
+                try db.execute(
+                    sql: "INSERT INTO users (id, username, passwordHash, admin, createdAtMs) VALUES (?, ?, 'x', 0, 1)",
+                    arguments: [user.uuidString, user.uuidString.lowercased()]
+                )
+            }
+            for index in 0..<30 {
+                let owner = owners[index]
+                let id = ids[index]
+                try db.execute(
+                    sql: """
+                        INSERT INTO notes (rowNumber, id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version)
+                        VALUES (?, ?, ?, ?, 'common words', '[]', ?, ?, 1)
+                        """,
+                    arguments: [1_000 - index, id.uuidString, owner.uuidString, "note \(index)", 100 + index, 100 + index]
+                )
+            }
+        }
+        try pool.close()
+        let notes = try SQLiteDatabase.open(path: path).storage.notes
+        var seen: [UUID] = []
+        var query = NoteQuery(limit: 4, words: ["common"])
+        for _ in 0..<10 {
+            let page = try await notes.list(ownerID: alice, query: query, logger: Logger(label: "test"))
+            seen += page.notes.map(\.id)
+            guard page.fetched == 4, let last = page.notes.last else { break }
+            query.after = NotePosition(createdAtMs: last.createdAt.millisecondsSince1970, id: last.id)
+        }
+        #expect(seen == aliceNotes.reversed(), "every note of alice's, newest first, each once")
+    }
 }

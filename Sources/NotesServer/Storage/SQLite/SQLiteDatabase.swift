@@ -172,6 +172,45 @@ struct SQLiteDatabase: Sendable {
                     """
             )
         }
+        // A search is driven by the search index in descending `rowNumber` order and stops at
+        // the page's last note, which needs each owner's row numbers to grow with the order of
+        // their notes, (createdAtMs, id). New notes keep it: SQLite numbers a new row one past
+        // the largest, and `create` claims a createdAt strictly newer than every earlier note
+        // of the owner (so does the seeder, through `create`). Rows kept from earlier versions
+        // are numbered again in that order here, once, and the search index is rebuilt.
+        migrator.registerMigration("v5-row-numbers-in-note-order") { db in
+            try db.execute(
+                sql: """
+                    DROP TABLE notes_fts;
+                    DROP TRIGGER IF EXISTS __notes_fts_ai;
+                    DROP TRIGGER IF EXISTS __notes_fts_ad;
+                    DROP TRIGGER IF EXISTS __notes_fts_au;
+                    CREATE TABLE notes_new (
+                        rowNumber INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL UNIQUE,
+                        ownerID TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        title TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        tags TEXT NOT NULL,
+                        createdAtMs INTEGER NOT NULL,
+                        updatedAtMs INTEGER NOT NULL,
+                        version INTEGER NOT NULL
+                    );
+                    INSERT INTO notes_new (id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version)
+                        SELECT id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version FROM notes
+                        ORDER BY createdAtMs, id;
+                    DROP TABLE notes;
+                    ALTER TABLE notes_new RENAME TO notes;
+                    CREATE INDEX notes_by_owner_newest ON notes(ownerID, createdAtMs, id);
+                    """
+            )
+            try db.create(virtualTable: "notes_fts", using: FTS5()) { t in
+                t.synchronize(withTable: "notes")
+                t.tokenizer = .unicode61()
+                t.column("title")
+                t.column("body")
+            }
+        }
         return migrator
     }
 }

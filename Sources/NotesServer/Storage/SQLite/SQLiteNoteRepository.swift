@@ -122,20 +122,48 @@ struct SQLiteNoteRepository: NoteRepository {
         }
     }
 
+    /// The columns a note is read back with, named through the table (a search joins the
+    /// notes with the search index, which has its own `title` and `body`).
+    private static let qualifiedSelection =
+        "notes.id, notes.ownerID, notes.title, notes.body, notes.tags, notes.createdAtMs, notes.updatedAtMs, notes.version"
+
     func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> NoteListing {
-        var conditions: [SQL] = ["ownerID = \(ownerID.uuidString)"]
-        if !query.words.isEmpty {
-            // Each word quoted as an FTS5 string: whole tokens, all required, no operators.
-            let pattern = query.words.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
-            conditions.append("rowNumber IN (SELECT rowid FROM notes_fts WHERE notes_fts MATCH \(pattern))")
-        }
+        var conditions: [SQL] = ["notes.ownerID = \(ownerID.uuidString)"]
         if let tag = query.tag {
             conditions.append("EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE json_each.value = \(tag))")
         }
         if let after = query.after {
             conditions.append(
-                "(createdAtMs < \(after.createdAtMs) OR (createdAtMs = \(after.createdAtMs) AND id < \(after.id.uuidString)))"
+                "(notes.createdAtMs < \(after.createdAtMs) OR (notes.createdAtMs = \(after.createdAtMs) AND notes.id < \(after.id.uuidString)))"
             )
+        }
+        let source: SQL
+        let order: SQL
+        if query.words.isEmpty {
+            source = "notes WHERE \(conditions.joined(separator: " AND "))"
+            order = "notes.createdAtMs DESC, notes.id DESC"
+        } else {
+            // Each word quoted as an FTS5 string: whole tokens, all required, no operators.
+            let pattern = query.words.map { "\"" + $0.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }.joined(separator: " ")
+            // Driven by the search index, newest row number first, so SQLite stops at the
+            // page's last note instead of collecting every match and sorting them: an owner's
+            // row numbers grow with their notes' (createdAt, id) order (see `rowNumber`). After
+            // a cursor, the index starts below the row number of the first note at or after it.
+            var bound: SQL = ""
+            if let after = query.after {
+                bound = """
+                     AND notes_fts.rowid < COALESCE((
+                        SELECT rowNumber FROM notes WHERE ownerID = \(ownerID.uuidString)
+                            AND (createdAtMs > \(after.createdAtMs) OR (createdAtMs = \(after.createdAtMs) AND id >= \(after.id.uuidString)))
+                        ORDER BY createdAtMs, id LIMIT 1
+                    ), 9223372036854775807)
+                    """
+            }
+            source = """
+                notes_fts JOIN notes ON notes.rowNumber = notes_fts.rowid
+                WHERE notes_fts MATCH \(pattern)\(bound) AND \(conditions.joined(separator: " AND "))
+                """
+            order = "notes_fts.rowid DESC"
         }
         // The page is chosen first (LIMIT), then the running size of title and body cuts it
         // at the byte budget inside the database, so a page of huge notes never reaches memory.
@@ -145,9 +173,9 @@ struct SQLiteNoteRepository: NoteRepository {
                 SELECT page.*, SUM(size) OVER (ORDER BY createdAtMs DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running,
                        COUNT(*) OVER () AS fetched
                 FROM (
-                    SELECT \(sql: Self.selection), length(CAST(title AS BLOB)) + length(CAST(body AS BLOB)) AS size
-                    FROM notes WHERE \(conditions.joined(separator: " AND "))
-                    ORDER BY createdAtMs DESC, id DESC LIMIT \(query.limit)
+                    SELECT \(sql: Self.qualifiedSelection), length(CAST(notes.title AS BLOB)) + length(CAST(notes.body AS BLOB)) AS size
+                    FROM \(source)
+                    ORDER BY \(order) LIMIT \(query.limit)
                 ) AS page
             ) WHERE running - size < \(budget)
             ORDER BY createdAtMs DESC, id DESC
