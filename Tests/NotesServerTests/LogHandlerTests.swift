@@ -16,7 +16,7 @@ struct Probe: Error, CustomStringConvertible {
 
 @Suite("The server's log handler: StreamLogHandler's lines, written with fewer system calls")
 struct LogHandlerTests {
-    /// A pipe whose read end is drained on a thread of its own into `text`.
+    /// A connected pair of sockets whose read end is drained on a thread of its own into `text`.
     final class Capture: @unchecked Sendable {
         let readEnd: Int32
         let writeEnd: Int32
@@ -28,7 +28,14 @@ struct LogHandlerTests {
         /// paused: nothing is read until `resume()`, as with a pipe nobody reads.
         init(paused: Bool = false) throws {
             var ends: [Int32] = [0, 0]
-            guard pipe(&ends) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            // Made close-on-exec atomically: a child process that another test starts meanwhile
+            // must not inherit the write end, or closing ours would never end the reader. A
+            // socket pair, as pipe2 is not in Swift's Glibc; its send buffer is kept small, as
+            // a pipe's would be.
+            let type = Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue)
+            guard socketpair(AF_UNIX, type, 0, &ends) == 0 else { throw CocoaError(.fileWriteUnknown) }
+            var size: Int32 = 16_384
+            setsockopt(ends[1], SOL_SOCKET, SO_SNDBUF, &size, socklen_t(MemoryLayout<Int32>.size))
             readEnd = ends[0]
             writeEnd = ends[1]
             if !paused { reading.signal() }
@@ -107,7 +114,7 @@ struct LogHandlerTests {
         let logger = Logger(label: "full") { label in StderrLogHandler(label: label, output: output) }
         let padding = String(repeating: "x", count: 1_000)
         let finishedThreads = Atomic<Int>(0)
-        // Nobody reads: the writer blocks once the pipe holds 64 KiB, in a call that cannot
+        // Nobody reads: the writer blocks once the socket's buffers are full, in a call that cannot
         // return. Every call on another thread only appends to what is pending, up to the
         // limit, and returns: three of the four threads finish.
         // Threads of their own, not tasks: a blocked writer must not hold a thread of the
@@ -136,8 +143,8 @@ struct LogHandlerTests {
         let text = capture.finish()
         let written = text.split(separator: "\n").filter { $0.hasSuffix(padding) }.count
         let dropped = text.matches(of: /log: (\d+) lines dropped/).reduce(0) { $0 + (Int($1.output.1) ?? 0) }
-        // While blocked, at most 64 KiB in the pipe and 4 KiB pending (~70 lines of the 600 of the
-        // threads that finished) could be kept.
+        // While blocked, at most the socket's buffers and 4 KiB pending (a few dozen lines of the
+        // 600 of the threads that finished) could be kept.
         #expect(dropped >= 500, "\(dropped) dropped")
         #expect(written + dropped == 800, "every line is either written or counted as dropped")
     }
