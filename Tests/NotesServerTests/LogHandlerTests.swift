@@ -149,3 +149,28 @@ struct LogHandlerTests {
         #expect(written + dropped == 800, "every line is either written or counted as dropped")
     }
 }
+
+@Suite("UUIDs to and from text without Foundation's sscanf and sprintf")
+struct UUIDTextTests {
+    @Test("parse and string agree with Foundation for random UUIDs, in either case, and on malformed text")
+    func agreesWithFoundation() {
+        for _ in 0..<2_000 {
+            let uuid = UUID()
+            #expect(UUIDText.string(uuid) == uuid.uuidString)
+            #expect(UUIDText.parse(uuid.uuidString) == uuid)
+            #expect(UUIDText.parse(uuid.uuidString.lowercased()) == uuid)
+            var bytes: [UInt8] = []
+            UUIDText.append(uuid, to: &bytes)
+            #expect(bytes == Array(uuid.uuidString.utf8))
+        }
+        let sample = UUID().uuidString
+        let malformed = [
+            "", "not-a-uuid", String(sample.dropLast()), sample + "0", sample.replacingOccurrences(of: "-", with: "_"),
+            "G" + sample.dropFirst(), sample.replacingOccurrences(of: "-", with: ""), "{\(sample)}", " " + sample.dropFirst(),
+            String(sample.prefix(8)) + "-" + String(sample.dropFirst(8)).replacingOccurrences(of: "-", with: ""),
+        ]
+        for text in malformed {
+            #expect(UUIDText.parse(text) == UUID(uuidString: text), "\(text)")
+        }
+    }
+}

@@ -154,7 +154,7 @@ struct NotesController: Sendable {
 
     /// A malformed id names no note: 404, like a missing one.
     static func noteID(_ context: AuthenticatedContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else { throw missing }
+        guard let text = context.parameters.get("id"), let id = UUIDText.parse(text) else { throw missing }
         return id
     }
 

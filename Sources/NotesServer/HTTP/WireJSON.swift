@@ -40,7 +40,7 @@ struct WireJSON {
         raw(#","createdAt":"#)
         date(note.createdAt)
         raw(#","id":""#)
-        raw(note.id.uuidString)
+        UUIDText.append(note.id, to: &bytes)
         raw(#"","tags":["#)
         for (index, tag) in note.tags.enumerated() {
             if index > 0 { bytes.append(UInt8(ascii: ",")) }
@@ -72,7 +72,7 @@ struct WireJSON {
         raw(#","createdAt":"#)
         date(user.createdAt)
         raw(#","id":""#)
-        raw(user.id.uuidString)
+        UUIDText.append(user.id, to: &bytes)
         raw(#"","username":"#)
         string(user.username)
         bytes.append(UInt8(ascii: "}"))

@@ -61,8 +61,8 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
     }
 
     init(_ note: StoredNote) {
-        id = note.id.uuidString
-        ownerID = note.ownerID.uuidString
+        id = UUIDText.string(note.id)
+        ownerID = UUIDText.string(note.ownerID)
         title = note.title
         body = note.body
         tags = note.tags
@@ -72,7 +72,7 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
     }
 
     var note: StoredNote? {
-        guard let uuid = UUID(uuidString: id), let owner = UUID(uuidString: ownerID) else { return nil }
+        guard let uuid = UUIDText.parse(id), let owner = UUIDText.parse(ownerID) else { return nil }
         return StoredNote(
             id: uuid,
             ownerID: owner,
@@ -117,7 +117,7 @@ struct SQLiteNoteRepository: NoteRepository {
         try writer.readStatement { db in
             try NoteRow.fetchOne(
                 db.cachedStatement(sql: "SELECT \(Self.selection) FROM notes WHERE id = ? AND ownerID = ?"),
-                arguments: [id.uuidString, ownerID.uuidString]
+                arguments: [UUIDText.string(id), UUIDText.string(ownerID)]
             )?.note
         }
     }
@@ -128,13 +128,13 @@ struct SQLiteNoteRepository: NoteRepository {
         "notes.id, notes.ownerID, notes.title, notes.body, notes.tags, notes.createdAtMs, notes.updatedAtMs, notes.version"
 
     func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> NoteListing {
-        var conditions: [SQL] = ["notes.ownerID = \(ownerID.uuidString)"]
+        var conditions: [SQL] = ["notes.ownerID = \(UUIDText.string(ownerID))"]
         if let tag = query.tag {
             conditions.append("EXISTS (SELECT 1 FROM json_each(notes.tags) WHERE json_each.value = \(tag))")
         }
         if let after = query.after {
             conditions.append(
-                "(notes.createdAtMs < \(after.createdAtMs) OR (notes.createdAtMs = \(after.createdAtMs) AND notes.id < \(after.id.uuidString)))"
+                "(notes.createdAtMs < \(after.createdAtMs) OR (notes.createdAtMs = \(after.createdAtMs) AND notes.id < \(UUIDText.string(after.id))))"
             )
         }
         let source: SQL
@@ -153,8 +153,8 @@ struct SQLiteNoteRepository: NoteRepository {
             if let after = query.after {
                 bound = """
                      AND notes_fts.rowid < COALESCE((
-                        SELECT rowNumber FROM notes WHERE ownerID = \(ownerID.uuidString)
-                            AND (createdAtMs > \(after.createdAtMs) OR (createdAtMs = \(after.createdAtMs) AND id >= \(after.id.uuidString)))
+                        SELECT rowNumber FROM notes WHERE ownerID = \(UUIDText.string(ownerID))
+                            AND (createdAtMs > \(after.createdAtMs) OR (createdAtMs = \(after.createdAtMs) AND id >= \(UUIDText.string(after.id))))
                         ORDER BY createdAtMs, id LIMIT 1
                     ), 9223372036854775807)
                     """
@@ -212,7 +212,7 @@ struct SQLiteNoteRepository: NoteRepository {
                 tags = COALESCE(\(tags), tags),
                 version = version + 1,
                 updatedAtMs = MAX(updatedAtMs, \(date.millisecondsSince1970))
-            WHERE id = \(id.uuidString) AND ownerID = \(ownerID.uuidString)
+            WHERE id = \(UUIDText.string(id)) AND ownerID = \(UUIDText.string(ownerID))
             """
         if let allowedVersions { sql.append(literal: " AND version IN \(Array(allowedVersions))") }
         sql.append(literal: " RETURNING \(sql: Self.selection)")
@@ -225,7 +225,7 @@ struct SQLiteNoteRepository: NoteRepository {
     }
 
     func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, logger: Logger) async throws {
-        var sql: SQL = "DELETE FROM notes WHERE id = \(id.uuidString) AND ownerID = \(ownerID.uuidString)"
+        var sql: SQL = "DELETE FROM notes WHERE id = \(UUIDText.string(id)) AND ownerID = \(UUIDText.string(ownerID))"
         if let allowedVersions { sql.append(literal: " AND version IN \(Array(allowedVersions))") }
         let statement = sql
         try await writer.write { db in
@@ -239,14 +239,14 @@ struct SQLiteNoteRepository: NoteRepository {
         let current = try Int.fetchOne(
             db,
             sql: "SELECT version FROM notes WHERE id = ? AND ownerID = ?",
-            arguments: [id.uuidString, ownerID.uuidString]
+            arguments: [UUIDText.string(id), UUIDText.string(ownerID)]
         )
         return current.map { .versionMismatch(current: $0) } ?? .noteNotFound
     }
 
     func exists(ownerID: UUID, title: String, logger: Logger) async throws -> Bool {
         try await writer.read { db in
-            try NoteRow.filter(NoteRow.Columns.ownerID == ownerID.uuidString && NoteRow.Columns.title == title).fetchCount(db) > 0
+            try NoteRow.filter(NoteRow.Columns.ownerID == UUIDText.string(ownerID) && NoteRow.Columns.title == title).fetchCount(db) > 0
         }
     }
 }

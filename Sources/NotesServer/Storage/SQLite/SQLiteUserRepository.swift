@@ -25,7 +25,7 @@ struct UserRow: Codable, FetchableRecord, PersistableRecord {
     }
 
     var account: UserAccount? {
-        guard let uuid = UUID(uuidString: id) else { return nil }
+        guard let uuid = UUIDText.parse(id) else { return nil }
         return UserAccount(
             id: uuid,
             username: username,
