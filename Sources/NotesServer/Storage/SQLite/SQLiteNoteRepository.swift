@@ -33,6 +33,15 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
         version = try row.decode(Int.self, forColumn: "version")
     }
 
+    /// The tags column's text for `tags`: `["a","b"]`, written directly when every tag is made
+    /// of tag bytes (always, for validated input), otherwise by JSONEncoder.
+    static func tagsJSON(_ tags: [String]) throws -> String {
+        guard tags.allSatisfy({ !$0.isEmpty && $0.utf8.allSatisfy(Validate.isTagByte) }) else {
+            return String(decoding: try JSONEncoder().encode(tags), as: UTF8.self)
+        }
+        return "[" + tags.map { "\"" + $0 + "\"" }.joined(separator: ",") + "]"
+    }
+
     /// The tags column, a JSON array of strings. Tags are `[a-z0-9_-]`, so the stored text is
     /// `["a","b"]` with nothing to unescape: read directly; anything else goes to JSONDecoder.
     static func tags(fromJSON text: String) throws -> [String] {
@@ -107,7 +116,19 @@ struct SQLiteNoteRepository: NoteRepository {
             else { throw StorageError.noteNotFound }
             row.createdAtMs = claimed
             row.updatedAtMs = max(row.updatedAtMs, claimed)
-            try row.insert(db)
+            // One statement prepared once per connection (GRDB's record insert encodes the
+            // tags with a new JSONEncoder on every call).
+            try db.cachedStatement(
+                sql: """
+                    INSERT INTO notes (id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                    """
+            ).execute(
+                arguments: [
+                    row.id, row.ownerID, row.title, row.body, try NoteRow.tagsJSON(row.tags), row.createdAtMs, row.updatedAtMs,
+                    row.version,
+                ]
+            )
             guard let stored = row.note else { throw StorageError.noteNotFound }
             return stored
         }
@@ -204,7 +225,7 @@ struct SQLiteNoteRepository: NoteRepository {
     ) async throws
         -> StoredNote
     {
-        let tags: String? = try changes.tags.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
+        let tags: String? = try changes.tags.map { try NoteRow.tagsJSON($0) }
         var sql: SQL = """
             UPDATE notes SET
                 title = COALESCE(\(changes.title), title),
