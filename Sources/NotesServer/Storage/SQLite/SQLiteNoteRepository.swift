@@ -20,6 +20,19 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
         static let title = Column(CodingKeys.title)
     }
 
+    /// Read by position from a row whose first columns are `SQLiteNoteRepository`'s selection,
+    /// in its order (a page reads many rows; looking columns up by name costs per row).
+    init(columns row: Row) throws {
+        id = try row.decode(String.self, atIndex: 0)
+        ownerID = try row.decode(String.self, atIndex: 1)
+        title = try row.decode(String.self, atIndex: 2)
+        body = try row.decode(String.self, atIndex: 3)
+        tags = try Self.tags(fromJSON: try row.decode(String.self, atIndex: 4))
+        createdAtMs = try row.decode(Int64.self, atIndex: 5)
+        updatedAtMs = try row.decode(Int64.self, atIndex: 6)
+        version = try row.decode(Int.self, atIndex: 7)
+    }
+
     /// Read column by column (GRDB's Codable path decodes the tags with a new JSONDecoder
     /// per row, the largest part of reading a page).
     init(row: Row) throws {
@@ -186,30 +199,28 @@ struct SQLiteNoteRepository: NoteRepository {
                 """
             order = "notes_fts.rowid DESC"
         }
-        // The page is chosen first (LIMIT), then the running size of title and body cuts it
-        // at the byte budget inside the database, so a page of huge notes never reaches memory.
+        // The page is chosen by the query (LIMIT); the byte budget is applied while its rows are
+        // read, one at a time from the statement: a row's size (title and body in bytes) is read
+        // before its text, and no row starting at or past the budget has its text read at all,
+        // so a page of huge notes never reaches memory. The rows past the budget are still
+        // counted (`fetched`), which tells that a next page exists.
         let budget = Int64(query.byteBudget ?? Int.max)
         let sql: SQL = """
-            SELECT \(sql: Self.selection), fetched FROM (
-                SELECT page.*, SUM(size) OVER (ORDER BY createdAtMs DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running,
-                       COUNT(*) OVER () AS fetched
-                FROM (
-                    SELECT \(sql: Self.qualifiedSelection), length(CAST(notes.title AS BLOB)) + length(CAST(notes.body AS BLOB)) AS size
-                    FROM \(source)
-                    ORDER BY \(order) LIMIT \(query.limit)
-                ) AS page
-            ) WHERE running - size < \(budget)
-            ORDER BY createdAtMs DESC, id DESC
+            SELECT \(sql: Self.qualifiedSelection), length(CAST(notes.title AS BLOB)) + length(CAST(notes.body AS BLOB)) AS size
+            FROM \(source)
+            ORDER BY \(order) LIMIT \(query.limit)
             """
         return try writer.readStatement { db in
             var fetched = 0
+            var running: Int64 = 0
             var notes: [StoredNote] = []
-            // A cursor decodes straight from the statement (fetchAll copies every row first).
             // Cached per connection: the SQL text has one form per combination of filters.
             let rows = try Row.fetchCursor(db, SQLRequest<Row>(literal: sql, cached: true))
             while let row = try rows.next() {
-                fetched = try row.decode(Int.self, forColumn: "fetched")
-                if let note = try NoteRow(row: row).note { notes.append(note) }
+                fetched += 1
+                guard running < budget else { continue }
+                running = running.addingReportingOverflow(try row.decode(Int64.self, atIndex: 8)).partialValue
+                if let note = try NoteRow(columns: row).note { notes.append(note) }
             }
             return NoteListing(notes: notes, fetched: fetched)
         }
