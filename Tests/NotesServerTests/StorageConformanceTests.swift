@@ -292,6 +292,66 @@ struct StorageConformanceTests {
         }
     }
 
+    @Test(
+        "search pages: newest first across cursors, with 20 concurrent matching creates, other owners' matches in between, edits, and the cursor's own note deleted",
+        arguments: Engine.allCases
+    )
+    func searchPaging(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            let bob = try await Self.user(storage, "bob")
+            // Created concurrently, alice's and bob's matching notes interleaved, some of alice's
+            // not matching: the order a search pages in must still be alice's creation order.
+            let stored = try await withThrowingTaskGroup(of: StoredNote.self) { group in
+                for index in 0..<20 {
+                    group.addTask { try await storage.notes.create(Self.note(alice.id, "match \(index)", body: "common"), logger: testLogger) }
+                    group.addTask { try await storage.notes.create(Self.note(bob.id, "bob \(index)", body: "common"), logger: testLogger) }
+                    group.addTask { try await storage.notes.create(Self.note(alice.id, "other \(index)", body: "elsewhere"), logger: testLogger) }
+                }
+                return try await group.reduce(into: [StoredNote]()) { $0.append($1) }
+            }
+            let expected = stored.filter { $0.ownerID == alice.id && $0.body == "common" }
+                .sorted { ($0.createdAt, $0.id.uuidString) > ($1.createdAt, $1.id.uuidString) }
+                .map(\.id)
+            #expect(expected.count == 20)
+            // An edit does not move a note.
+            _ = try await storage.notes.update(
+                id: expected[15],
+                ownerID: alice.id,
+                allowedVersions: nil,
+                changes: NoteChanges(title: "edited"),
+                at: Self.start.addingTimeInterval(3_600),
+                logger: testLogger
+            )
+            var seen: [UUID] = []
+            var query = NoteQuery(limit: 6, words: ["common"])
+            var pages = 0
+            while pages < 10 {
+                pages += 1
+                let listing = try await storage.notes.list(ownerID: alice.id, query: query, logger: testLogger)
+                seen += listing.notes.map(\.id)
+                guard listing.fetched == query.limit, let last = listing.notes.last else { break }
+                query.after = NotePosition(createdAtMs: last.createdAt.millisecondsSince1970, id: last.id)
+                if pages == 1 {
+                    // The note the cursor points to is deleted before the next page is asked for.
+                    try await storage.notes.delete(id: last.id, ownerID: alice.id, allowedVersions: nil, logger: testLogger)
+                }
+                if pages == 2 {
+                    // A newer match added mid-way is not on a later page (it is before the cursor).
+                    _ = try await storage.notes.create(Self.note(alice.id, "late", body: "common"), logger: testLogger)
+                }
+            }
+            #expect(seen == expected, "every match of alice's once, newest first")
+            let again = try await storage.notes.list(
+                ownerID: alice.id,
+                query: NoteQuery(limit: 100, words: ["common"]),
+                logger: testLogger
+            )
+            #expect(again.notes.count == 20, "19 left of the 20, and the late one")
+            #expect(again.notes.dropFirst().map(\.id) == seen.filter { $0 != seen[5] }, "the late one is the newest")
+        }
+    }
+
     // MARK: Sessions
 
     @Test("sessions: rotate, reuse revokes the family, logout, expiry and the sweep", arguments: Engine.allCases)
