@@ -222,6 +222,111 @@ struct StorageConformanceTests {
         }
     }
 
+    @Test(
+        "concurrent creates, updates and deletes, some failing (unknown owner, stale If-Match, missing note): each caller gets its own outcome, only successes are stored",
+        arguments: Engine.allCases
+    )
+    func concurrentMixedWrites(engine: Engine) async throws {
+        try await withStorage(engine) { storage in
+            let alice = try await Self.user(storage)
+            var existing: [StoredNote] = []
+            for index in 0..<8 {
+                existing.append(try await storage.notes.create(Self.note(alice.id, "old \(index)"), logger: testLogger))
+            }
+            let notes = storage.notes
+            let ids = existing.map(\.id)
+            enum Outcome: Equatable, Sendable {
+                case created(String)
+                case updated(Int)
+                case deleted
+                case failed(StorageError)
+            }
+            let outcomes = try await withThrowingTaskGroup(of: (String, Outcome).self) { group in
+                func run(_ name: String, _ body: @escaping @Sendable () async throws -> Outcome) {
+                    group.addTask {
+                        do { return (name, try await body()) } catch let error as StorageError { return (name, .failed(error)) }
+                    }
+                }
+                for index in 0..<10 {
+                    run("create \(index)") { .created(try await notes.create(Self.note(alice.id, "new \(index)"), logger: testLogger).title) }
+                }
+                for index in 0..<3 {
+                    run("orphan \(index)") { .created(try await notes.create(Self.note(UUID(), "orphan \(index)"), logger: testLogger).title) }
+                }
+                let change = NoteChanges(title: nil, body: "changed", tags: nil)
+                for index in 0..<4 {
+                    run("update \(index)") {
+                        .updated(
+                            try await notes.update(
+                                id: ids[index],
+                                ownerID: alice.id,
+                                allowedVersions: [1],
+                                changes: change,
+                                at: Self.start,
+                                logger: testLogger
+                            )
+                            .version
+                        )
+                    }
+                }
+                run("stale update") {
+                    .updated(
+                        try await notes.update(
+                            id: ids[4],
+                            ownerID: alice.id,
+                            allowedVersions: [7],
+                            changes: change,
+                            at: Self.start,
+                            logger: testLogger
+                        ).version
+                    )
+                }
+                run("missing update") {
+                    .updated(
+                        try await notes.update(
+                            id: UUID(),
+                            ownerID: alice.id,
+                            allowedVersions: nil,
+                            changes: change,
+                            at: Self.start,
+                            logger: testLogger
+                        ).version
+                    )
+                }
+                run("delete") {
+                    try await notes.delete(id: ids[5], ownerID: alice.id, allowedVersions: [1], logger: testLogger)
+                    return .deleted
+                }
+                run("stale delete") {
+                    try await notes.delete(id: ids[6], ownerID: alice.id, allowedVersions: [2], logger: testLogger)
+                    return .deleted
+                }
+                run("missing delete") {
+                    try await notes.delete(id: UUID(), ownerID: alice.id, allowedVersions: nil, logger: testLogger)
+                    return .deleted
+                }
+                return try await group.reduce(into: [String: Outcome]()) { $0[$1.0] = $1.1 }
+            }
+            for index in 0..<10 { #expect(outcomes["create \(index)"] == .created("new \(index)")) }
+            for index in 0..<3 { #expect(outcomes["orphan \(index)"] == .failed(.noteNotFound)) }
+            for index in 0..<4 { #expect(outcomes["update \(index)"] == .updated(2)) }
+            #expect(outcomes["stale update"] == .failed(.versionMismatch(current: 1)))
+            #expect(outcomes["missing update"] == .failed(.noteNotFound))
+            #expect(outcomes["delete"] == .deleted)
+            #expect(outcomes["stale delete"] == .failed(.versionMismatch(current: 1)))
+            #expect(outcomes["missing delete"] == .failed(.noteNotFound))
+            let listed = try await storage.notes.list(ownerID: alice.id, query: NoteQuery(limit: 100), logger: testLogger).notes
+            #expect(listed.count == 8 - 1 + 10)
+            #expect(Set(listed.map(\.title)) == Set((0..<8).filter { $0 != 5 }.map { "old \($0)" } + (0..<10).map { "new \($0)" }))
+            for note in listed where note.title.hasPrefix("old ") {
+                let changed = ids[0..<4].contains(note.id)
+                #expect(note.version == (changed ? 2 : 1), "\(note.title)")
+                #expect(note.body == (changed ? "changed" : ""), "\(note.title)")
+            }
+            #expect(try await storage.notes.list(ownerID: UUID(), query: NoteQuery(limit: 100), logger: testLogger).notes.isEmpty)
+        }
+    }
+
     @Test("keyset pages: newest first by creation, ties by id; paging while notes are added never repeats or skips", arguments: Engine.allCases)
     func paging(engine: Engine) async throws {
         try await withStorage(engine) { storage in

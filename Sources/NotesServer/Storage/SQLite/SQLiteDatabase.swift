@@ -7,9 +7,12 @@ import ServiceLifecycle
 /// `DatabasePool` on disk) and the migrations, applied before the server starts.
 struct SQLiteDatabase: Sendable {
     let writer: any DatabaseWriter
+    /// Note writes go through it: one transaction for the writes that queue up meanwhile.
+    let batcher: SQLiteWriteBatcher
 
     init(_ writer: any DatabaseWriter) throws {
         self.writer = writer
+        self.batcher = SQLiteWriteBatcher(writer: writer)
         try Self.migrator.migrate(writer)
     }
 
@@ -39,7 +42,7 @@ struct SQLiteDatabase: Sendable {
         let writer = self.writer
         return Storage(
             users: SQLiteUserRepository(writer: writer),
-            notes: SQLiteNoteRepository(writer: writer),
+            notes: SQLiteNoteRepository(writer: writer, batcher: batcher),
             sessions: SQLiteSessionRepository(writer: writer),
             loginAttempts: SQLiteLoginAttemptRepository(writer: writer),
             signingKeys: SQLiteSigningKeyRepository(writer: writer),

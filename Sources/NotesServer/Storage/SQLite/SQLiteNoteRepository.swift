@@ -110,20 +110,23 @@ struct NoteRow: Codable, FetchableRecord, PersistableRecord {
 
 struct SQLiteNoteRepository: NoteRepository {
     let writer: any DatabaseWriter
+    /// Creates, updates and deletes share transactions with the ones queued beside them.
+    let batcher: SQLiteWriteBatcher
 
     /// The columns a note is read back with (the row number stays inside the database).
     private static let selection = "id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version"
 
     func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote {
-        try await writer.write { db in
+        try await batcher.write { db in
             var row = NoteRow(note)
             // Strictly newer than every note the owner ever created, even within one
             // millisecond, so a note added while someone pages can never land behind their
             // cursor: one conditional update of the owner's row claims the time.
             guard
                 let claimed = try Int64.fetchOne(
-                    db,
-                    sql: "UPDATE users SET lastNoteCreatedAtMs = MAX(lastNoteCreatedAtMs + 1, ?) WHERE id = ? RETURNING lastNoteCreatedAtMs",
+                    db.cachedStatement(
+                        sql: "UPDATE users SET lastNoteCreatedAtMs = MAX(lastNoteCreatedAtMs + 1, ?) WHERE id = ? RETURNING lastNoteCreatedAtMs"
+                    ),
                     arguments: [row.createdAtMs, row.ownerID]
                 )
             else { throw StorageError.noteNotFound }
@@ -250,7 +253,7 @@ struct SQLiteNoteRepository: NoteRepository {
         sql.append(literal: " RETURNING \(sql: Self.selection)")
         let statement = sql
         // One conditional statement: two updates with the same If-Match cannot both win.
-        return try await writer.write { db in
+        return try await batcher.write { db in
             if let note = try SQLRequest<NoteRow>(literal: statement).fetchOne(db)?.note { return note }
             throw try Self.whyNot(db, id: id, ownerID: ownerID)
         }
@@ -260,7 +263,7 @@ struct SQLiteNoteRepository: NoteRepository {
         var sql: SQL = "DELETE FROM notes WHERE id = \(UUIDText.string(id)) AND ownerID = \(UUIDText.string(ownerID))"
         if let allowedVersions { sql.append(literal: " AND version IN \(Array(allowedVersions))") }
         let statement = sql
-        try await writer.write { db in
+        try await batcher.write { db in
             try db.execute(literal: statement)
             if db.changesCount == 0 { throw try Self.whyNot(db, id: id, ownerID: ownerID) }
         }
