@@ -52,11 +52,26 @@ struct PostgresNoteRepository: NoteRepository {
         return stored
     }
 
+    /// A note by id and owner, the most frequent read: prepared once per connection, so
+    /// PostgreSQL parses and plans it once.
+    private struct ByID: PostgresPreparedStatement {
+        static let name = "notes_note_by_id"
+        static let sql = "SELECT \(PostgresNoteRepository.columns) FROM notes WHERE id = $1 AND owner_id = $2"
+        typealias Row = PostgresNoteRepository.Row
+        let id: UUID
+        let ownerID: UUID
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 2)
+            bindings.append(id)
+            bindings.append(ownerID)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
     func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote? {
         try await db.run(logger: logger) { client in
-            try await Self.notes(
-                client.query("SELECT \(unescaped: Self.columns) FROM notes WHERE id = \(id) AND owner_id = \(ownerID)", logger: logger)
-            ).first
+            try await client.execute(ByID(id: id, ownerID: ownerID), logger: logger).first { _ in true }.map(Self.note)
         }
     }
 

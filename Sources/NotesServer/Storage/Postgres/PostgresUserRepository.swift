@@ -36,10 +36,24 @@ struct PostgresUserRepository: UserRepository {
         }
     }
 
+    /// Every authenticated request but a few looks its user up by id: prepared once per
+    /// connection, so PostgreSQL parses and plans it once, not per request.
+    private struct ByID: PostgresPreparedStatement {
+        static let name = "notes_user_by_id"
+        static let sql = "SELECT id, username, password_hash, admin, created_at_ms FROM users WHERE id = $1"
+        typealias Row = PostgresUserRepository.Row
+        let id: UUID
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 1)
+            bindings.append(id)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
     func find(id: UUID, logger: Logger) async throws -> UserAccount? {
         try await db.run(logger: logger) { client in
-            try await client.query("SELECT id, username, password_hash, admin, created_at_ms FROM users WHERE id = \(id)", logger: logger)
-                .decode(Row.self).first { _ in true }.map(Self.account)
+            try await client.execute(ByID(id: id), logger: logger).first { _ in true }.map(Self.account)
         }
     }
 
