@@ -97,7 +97,7 @@ struct Seeder {
             let created = now()
             _ = try await notes.create(
                 StoredNote(
-                    id: UUID.timeOrdered(at: created),
+                    id: UUID(),
                     ownerID: owner.id,
                     title: note.title,
                     body: body,

@@ -203,31 +203,3 @@ struct WriteBatcherTests {
         }
     }
 }
-
-@Suite("Time-ordered note ids")
-struct TimeOrderedUUIDTests {
-    @Test("version 7: the time in the first 48 bits, RFC 9562's version and variant, ordered by time, never repeated")
-    func versionSeven() {
-        var previous = ""
-        var seen = Set<UUID>()
-        for step in Int64(0)..<2_000 {
-            let date = Date(millisecondsSince1970: 1_800_000_000_123 + step)
-            let id = UUID.timeOrdered(at: date)
-            let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
-            let milliseconds = bytes[0..<6].reduce(Int64(0)) { $0 << 8 | Int64($1) }
-            #expect(milliseconds == date.millisecondsSince1970)
-            #expect(bytes[6] >> 4 == 7)
-            #expect(bytes[8] >> 6 == 0b10)
-            let text = UUIDText.string(id)
-            #expect(text > previous, "ids of later milliseconds sort after earlier ones as text")
-            previous = text
-            #expect(seen.insert(id).inserted)
-            #expect(seen.insert(UUID.timeOrdered(at: date)).inserted, "same millisecond, different id")
-        }
-        // Times outside 48 bits neither trap nor break the layout.
-        for date in [Date(timeIntervalSince1970: -1), Date.distantFuture, Date(timeIntervalSince1970: .nan)] {
-            let bytes = withUnsafeBytes(of: UUID.timeOrdered(at: date).uuid) { Array($0) }
-            #expect(bytes[6] >> 4 == 7 && bytes[8] >> 6 == 0b10)
-        }
-    }
-}

@@ -75,7 +75,59 @@ struct PostgresNoteRepository: NoteRepository {
         }
     }
 
+    /// The page of a plain listing (no words, no tag), the most frequent one: prepared once per
+    /// connection. Its one shape suits a generic plan, the keyset range on
+    /// `notes_by_owner_newest`; the first page starts below the largest possible position.
+    /// Otherwise the same query as below, budget included.
+    private struct Page: PostgresPreparedStatement {
+        static let name = "notes_page"
+        static let sql = """
+            SELECT \(PostgresNoteRepository.columns), fetched FROM (
+                SELECT page.*, SUM(size) OVER (ORDER BY created_at_ms DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running,
+                       COUNT(*) OVER () AS fetched
+                FROM (
+                    SELECT \(PostgresNoteRepository.columns), octet_length(title) + octet_length(body) AS size FROM notes
+                    WHERE owner_id = $1 AND (created_at_ms, id) < ($2::bigint, $3::uuid)
+                    ORDER BY created_at_ms DESC, id DESC
+                    LIMIT $4
+                ) AS page
+            ) AS sized
+            WHERE running - size < $5
+            ORDER BY created_at_ms DESC, id DESC
+            """
+        typealias Row = (UUID, UUID, String, String, [String], Int64, Int64, Int, Int64)
+        static let end = NotePosition(
+            createdAtMs: .max,
+            id: UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))
+        )
+        let ownerID: UUID
+        let after: NotePosition
+        let limit: Int
+        let budget: Int64
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 5)
+            bindings.append(ownerID)
+            bindings.append(after.createdAtMs)
+            bindings.append(after.id)
+            bindings.append(Int64(limit))
+            bindings.append(budget)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
     func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> NoteListing {
+        if query.words.isEmpty, query.tag == nil {
+            let page = Page(ownerID: ownerID, after: query.after ?? Page.end, limit: query.limit, budget: Int64(query.byteBudget ?? Int.max))
+            return try await db.run(logger: logger) { client in
+                var listing = NoteListing(notes: [], fetched: 0)
+                for try await row in try await client.execute(page, logger: logger) {
+                    listing.notes.append(Self.note((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7)))
+                    listing.fetched = Int(clamping: row.8)
+                }
+                return listing
+            }
+        }
         let tsquery: String? =
             query.words.isEmpty
             ? nil

@@ -117,8 +117,11 @@ struct SQLiteNoteRepository: NoteRepository {
     private static let selection = "id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version"
 
     func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote {
-        try await batcher.write { db in
-            var row = NoteRow(note)
+        // Everything that needs no database is done here, before the write joins the writer's
+        // queue: the writer is the one thread every write shares.
+        let row = NoteRow(note)
+        let tags = try NoteRow.tagsJSON(row.tags)
+        let claimed = try await batcher.write { db in
             // Strictly newer than every note the owner ever created, even within one
             // millisecond, so a note added while someone pages can never land behind their
             // cursor: one conditional update of the owner's row claims the time.
@@ -130,8 +133,6 @@ struct SQLiteNoteRepository: NoteRepository {
                     arguments: [row.createdAtMs, row.ownerID]
                 )
             else { throw StorageError.noteNotFound }
-            row.createdAtMs = claimed
-            row.updatedAtMs = max(row.updatedAtMs, claimed)
             // One statement prepared once per connection (GRDB's record insert encodes the
             // tags with a new JSONEncoder on every call).
             try db.cachedStatement(
@@ -140,14 +141,14 @@ struct SQLiteNoteRepository: NoteRepository {
                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)
                     """
             ).execute(
-                arguments: [
-                    row.id, row.ownerID, row.title, row.body, try NoteRow.tagsJSON(row.tags), row.createdAtMs, row.updatedAtMs,
-                    row.version,
-                ]
+                arguments: [row.id, row.ownerID, row.title, row.body, tags, claimed, max(row.updatedAtMs, claimed), row.version]
             )
-            guard let stored = row.note else { throw StorageError.noteNotFound }
-            return stored
+            return claimed
         }
+        var stored = note
+        stored.createdAt = Date(millisecondsSince1970: claimed)
+        stored.updatedAt = Date(millisecondsSince1970: max(row.updatedAtMs, claimed))
+        return stored
     }
 
     func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote? {
