@@ -97,7 +97,7 @@ struct Seeder {
             let created = now()
             _ = try await notes.create(
                 StoredNote(
-                    id: UUID(),
+                    id: NoteID.make(at: created),
                     ownerID: owner.id,
                     title: note.title,
                     body: body,

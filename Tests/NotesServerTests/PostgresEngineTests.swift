@@ -244,4 +244,116 @@ struct PostgresEngineTests {
         }
         #expect(seen == aliceNotes.reversed(), "every note of alice's, newest first, each once")
     }
+
+    @Test("SQLite v6: notes kept from v5 (random ids) keep their row numbers and stay found, searched, changed and unique by id")
+    func sqliteNotesUniqueByKey() async throws {
+        let folder = try temporaryDirectory()
+        let path = folder + "/notes.sqlite"
+        let pool = try DatabasePool(path: path)
+        try SQLiteDatabase.migrator.migrate(pool, upTo: "v5-row-numbers-in-note-order")
+        let alice = UUID()
+        let ids = (0..<20).map { _ in UUID() }
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO users (id, username, passwordHash, admin, createdAtMs, lastNoteCreatedAtMs) VALUES (?, 'alice', 'x', 0, 1, 119)",
+                arguments: [alice.uuidString]
+            )
+            for (index, id) in ids.enumerated() {
+                try db.execute(
+                    sql: """
+                        INSERT INTO notes (id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version)
+                        VALUES (?, ?, ?, 'kept words', '[]', ?, ?, 1)
+                        """,
+                    arguments: [id.uuidString, alice.uuidString, "note \(index)", 100 + index, 100 + index]
+                )
+            }
+        }
+        let before = try await pool.read { db in try Row.fetchAll(db, sql: "SELECT rowNumber, id FROM notes ORDER BY rowNumber") }
+        try pool.close()
+        let database = try SQLiteDatabase.open(path: path)
+        let notes = database.storage.notes
+        let after = try await database.writer.read { db in try Row.fetchAll(db, sql: "SELECT rowNumber, id FROM notes ORDER BY rowNumber") }
+        #expect(after == before)
+        for (index, id) in ids.enumerated() {
+            #expect(try await notes.find(id: id, ownerID: alice, logger: testLogger)?.title == "note \(index)")
+        }
+        let found = try await notes.list(ownerID: alice, query: NoteQuery(limit: 100, words: ["kept"]), logger: testLogger).notes
+        #expect(found.map(\.id) == ids.reversed())
+        let changed = try await notes.update(
+            id: ids[3],
+            ownerID: alice,
+            allowedVersions: [1],
+            changes: NoteChanges(title: "changed"),
+            at: Date(),
+            logger: testLogger
+        )
+        #expect(changed.version == 2)
+        try await notes.delete(id: ids[4], ownerID: alice, allowedVersions: nil, logger: testLogger)
+        #expect(try await notes.find(id: ids[4], ownerID: alice, logger: testLogger) == nil)
+        // A second row with an existing id is refused by the key's unique index.
+        await #expect(throws: DatabaseError.self) {
+            try await database.writer.write { db in
+                try db.execute(
+                    sql:
+                        "INSERT INTO notes (id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version) VALUES (?, ?, 'dup', '', '[]', 1, 1, 1)",
+                    arguments: [ids[0].uuidString, alice.uuidString]
+                )
+            }
+        }
+        // Lookups by id go through that index, for old ids and new ones alike.
+        let plans = try await database.writer.read { db in
+            try [
+                "SELECT id FROM notes WHERE \(SQLiteNoteRepository.keyExpression) = ? AND ownerID = ?",
+                "UPDATE notes SET version = version + 1 WHERE \(SQLiteNoteRepository.keyExpression) = ? AND ownerID = ?",
+                "DELETE FROM notes WHERE \(SQLiteNoteRepository.keyExpression) = ? AND ownerID = ?",
+            ].map { sql in
+                try Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN " + sql, arguments: ["k", "o"]).map { $0["detail"] as String? ?? "" }.joined(
+                    separator: "; "
+                )
+            }
+        }
+        for plan in plans { #expect(plan.contains("USING INDEX notes_by_key"), "\(plan)") }
+        try database.writer.close()
+    }
+}
+
+@Suite("Note ids")
+struct NoteIDTests {
+    @Test("version 8: 74 random bits first, the creation time in the last group; the key grows with time; SQL's key is Swift's")
+    func layout() async throws {
+        var previousKey = ""
+        var seen = Set<UUID>()
+        var prefixes = Set<Substring>()
+        for step in Int64(0)..<2_000 {
+            let milliseconds = 1_800_000_000_123 + step
+            let id = NoteID.make(at: Date(millisecondsSince1970: milliseconds))
+            let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
+            #expect(bytes[10..<16].reduce(Int64(0)) { $0 << 8 | Int64($1) } == milliseconds)
+            #expect(bytes[6] >> 4 == 8)
+            #expect(bytes[8] >> 6 == 0b10)
+            let key = SQLiteNoteRepository.key(id)
+            #expect(key > previousKey, "keys of later milliseconds sort after earlier ones")
+            previousKey = key
+            #expect(seen.insert(id).inserted)
+            prefixes.insert(UUIDText.string(id).prefix(4))
+        }
+        // The first characters stay random: 2,000 ids made within two seconds share few.
+        #expect(prefixes.count > 1_900, "\(prefixes.count) distinct four-character starts")
+        for date in [Date(timeIntervalSince1970: -1), Date.distantFuture, Date(timeIntervalSince1970: .nan)] {
+            let bytes = withUnsafeBytes(of: NoteID.make(at: date).uuid) { Array($0) }
+            #expect(bytes[6] >> 4 == 8 && bytes[8] >> 6 == 0b10)
+        }
+        // The key SQLite computes for a stored id is the one Swift computes for it.
+        let queue = try DatabaseQueue()
+        for id in [NoteID.make(at: Date()), UUID()] {
+            let sqlKey = try await queue.read { db in
+                try String.fetchOne(
+                    db,
+                    sql: "SELECT \(SQLiteNoteRepository.keyExpression) FROM (SELECT ? AS id)",
+                    arguments: [UUIDText.string(id)]
+                )
+            }
+            #expect(sqlKey == SQLiteNoteRepository.key(id))
+        }
+    }
 }

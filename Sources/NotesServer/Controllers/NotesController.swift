@@ -71,7 +71,7 @@ struct NotesController: Sendable {
         try Self.check(title: input.title, body: body, tags: tags)
         let date = now()
         let note = StoredNote(
-            id: UUID(),
+            id: NoteID.make(at: date),
             ownerID: context.user.id,
             title: input.title,
             body: body,

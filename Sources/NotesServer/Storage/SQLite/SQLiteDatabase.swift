@@ -214,6 +214,44 @@ struct SQLiteDatabase: Sendable {
                 t.column("body")
             }
         }
+        // The notes' ids are unique through an index on a key made from them (see
+        // `SQLiteNoteRepository.keyExpression` and `NoteID`), no longer through an index on the id
+        // itself, which random ids made cost one written page per insert. SQLite cannot drop a
+        // column's UNIQUE, so the table is built again, keeping every row and its row number; the
+        // search index is rebuilt with it.
+        migrator.registerMigration("v6-notes-unique-by-key") { db in
+            try db.execute(
+                sql: """
+                    DROP TABLE notes_fts;
+                    DROP TRIGGER IF EXISTS __notes_fts_ai;
+                    DROP TRIGGER IF EXISTS __notes_fts_ad;
+                    DROP TRIGGER IF EXISTS __notes_fts_au;
+                    CREATE TABLE notes_new (
+                        rowNumber INTEGER PRIMARY KEY,
+                        id TEXT NOT NULL,
+                        ownerID TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                        title TEXT NOT NULL,
+                        body TEXT NOT NULL,
+                        tags TEXT NOT NULL,
+                        createdAtMs INTEGER NOT NULL,
+                        updatedAtMs INTEGER NOT NULL,
+                        version INTEGER NOT NULL
+                    );
+                    INSERT INTO notes_new (rowNumber, id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version)
+                        SELECT rowNumber, id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version FROM notes;
+                    DROP TABLE notes;
+                    ALTER TABLE notes_new RENAME TO notes;
+                    CREATE INDEX notes_by_owner_newest ON notes(ownerID, createdAtMs, id);
+                    CREATE UNIQUE INDEX notes_by_key ON notes((substr(id, 25) || substr(id, 1, 24)));
+                    """
+            )
+            try db.create(virtualTable: "notes_fts", using: FTS5()) { t in
+                t.synchronize(withTable: "notes")
+                t.tokenizer = .unicode61()
+                t.column("title")
+                t.column("body")
+            }
+        }
         return migrator
     }
 }

@@ -116,6 +116,18 @@ struct SQLiteNoteRepository: NoteRepository {
     /// The columns a note is read back with (the row number stays inside the database).
     private static let selection = "id, ownerID, title, body, tags, createdAtMs, updatedAtMs, version"
 
+    /// What the unique index `notes_by_key` holds and every lookup by id names, exactly as
+    /// written here (SQLite uses an index on an expression only for that same expression): the
+    /// id's last group, then the rest. For ``NoteID``'s ids the last group is the creation time,
+    /// so new keys append to the index; for older, random ids it is as random as the id.
+    static let keyExpression = "(substr(id, 25) || substr(id, 1, 24))"
+
+    /// ``keyExpression`` of the id `id`, computed here.
+    static func key(_ id: UUID) -> String {
+        let text = UUIDText.string(id)
+        return String(text.suffix(12)) + String(text.prefix(24))
+    }
+
     func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote {
         // Everything that needs no database is done here, before the write joins the writer's
         // queue: the writer is the one thread every write shares.
@@ -154,8 +166,8 @@ struct SQLiteNoteRepository: NoteRepository {
     func find(id: UUID, ownerID: UUID, logger: Logger) async throws -> StoredNote? {
         try writer.readStatement { db in
             try NoteRow.fetchOne(
-                db.cachedStatement(sql: "SELECT \(Self.selection) FROM notes WHERE id = ? AND ownerID = ?"),
-                arguments: [UUIDText.string(id), UUIDText.string(ownerID)]
+                db.cachedStatement(sql: "SELECT \(Self.selection) FROM notes WHERE \(Self.keyExpression) = ? AND ownerID = ?"),
+                arguments: [Self.key(id), UUIDText.string(ownerID)]
             )?.note
         }
     }
@@ -248,7 +260,7 @@ struct SQLiteNoteRepository: NoteRepository {
                 tags = COALESCE(\(tags), tags),
                 version = version + 1,
                 updatedAtMs = MAX(updatedAtMs, \(date.millisecondsSince1970))
-            WHERE id = \(UUIDText.string(id)) AND ownerID = \(UUIDText.string(ownerID))
+            WHERE \(sql: Self.keyExpression) = \(Self.key(id)) AND ownerID = \(UUIDText.string(ownerID))
             """
         if let allowedVersions { sql.append(literal: " AND version IN \(Array(allowedVersions))") }
         sql.append(literal: " RETURNING \(sql: Self.selection)")
@@ -261,7 +273,7 @@ struct SQLiteNoteRepository: NoteRepository {
     }
 
     func delete(id: UUID, ownerID: UUID, allowedVersions: Set<Int>?, logger: Logger) async throws {
-        var sql: SQL = "DELETE FROM notes WHERE id = \(UUIDText.string(id)) AND ownerID = \(UUIDText.string(ownerID))"
+        var sql: SQL = "DELETE FROM notes WHERE \(sql: Self.keyExpression) = \(Self.key(id)) AND ownerID = \(UUIDText.string(ownerID))"
         if let allowedVersions { sql.append(literal: " AND version IN \(Array(allowedVersions))") }
         let statement = sql
         try await batcher.write { db in
@@ -274,8 +286,8 @@ struct SQLiteNoteRepository: NoteRepository {
     private static func whyNot(_ db: Database, id: UUID, ownerID: UUID) throws -> StorageError {
         let current = try Int.fetchOne(
             db,
-            sql: "SELECT version FROM notes WHERE id = ? AND ownerID = ?",
-            arguments: [UUIDText.string(id), UUIDText.string(ownerID)]
+            sql: "SELECT version FROM notes WHERE \(keyExpression) = ? AND ownerID = ?",
+            arguments: [key(id), UUIDText.string(ownerID)]
         )
         return current.map { .versionMismatch(current: $0) } ?? .noteNotFound
     }
