@@ -30,24 +30,45 @@ struct PostgresNoteRepository: NoteRepository {
         return result
     }
 
-    func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote {
-        let words = SearchWords.indexWords(title: note.title, body: note.body)
-        let created = note.createdAt.millisecondsSince1970
-        let updated = note.updatedAt.millisecondsSince1970
-        // One statement: claiming the time on the owner's row locks it until the insert
-        // commits, so concurrent creates by one owner get distinct, increasing times.
-        let query: PostgresQuery = """
+    /// Creates a note in one statement: claiming the time on the owner's row locks it until the
+    /// insert commits, so concurrent creates by one owner get distinct, increasing times.
+    /// Prepared once per connection.
+    private struct Create: PostgresPreparedStatement {
+        static let name = "notes_create"
+        static let sql = """
             WITH claimed AS (
-                UPDATE users SET last_note_created_at_ms = GREATEST(last_note_created_at_ms + 1, \(created))
-                WHERE id = \(note.ownerID) RETURNING last_note_created_at_ms AS at
+                UPDATE users SET last_note_created_at_ms = GREATEST(last_note_created_at_ms + 1, $1::bigint)
+                WHERE id = $2 RETURNING last_note_created_at_ms AS at
             )
             INSERT INTO notes (id, owner_id, title, body, tags, created_at_ms, updated_at_ms, version, search)
-            SELECT \(note.id), \(note.ownerID), \(note.title), \(note.body), \(note.tags)::text[], at, GREATEST(at, \(updated)), \(note.version),
-                   array_to_tsvector(\(words)::text[])
+            SELECT $3, $2, $4, $5, $6::text[], at, GREATEST(at, $7::bigint), $8, array_to_tsvector($9::text[])
             FROM claimed
-            RETURNING \(unescaped: Self.columns)
+            RETURNING \(PostgresNoteRepository.columns)
             """
-        let stored = try await db.run(logger: logger) { client in try await Self.notes(client.query(query, logger: logger)).first }
+        typealias Row = PostgresNoteRepository.Row
+        let note: StoredNote
+        let words: [String]
+        func makeBindings() throws -> PostgresBindings {
+            var bindings = PostgresBindings(capacity: 9)
+            bindings.append(note.createdAt.millisecondsSince1970)
+            bindings.append(note.ownerID)
+            bindings.append(note.id)
+            bindings.append(note.title)
+            bindings.append(note.body)
+            bindings.append(note.tags)
+            bindings.append(note.updatedAt.millisecondsSince1970)
+            bindings.append(note.version)
+            bindings.append(words)
+            return bindings
+        }
+        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+    }
+
+    func create(_ note: StoredNote, logger: Logger) async throws -> StoredNote {
+        let statement = Create(note: note, words: SearchWords.indexWords(title: note.title, body: note.body))
+        let stored = try await db.run(logger: logger) { client in
+            try await client.execute(statement, logger: logger).first { _ in true }.map(Self.note)
+        }
         guard let stored else { throw StorageError.noteNotFound }
         return stored
     }
