@@ -98,6 +98,45 @@ struct WriteBatcherTests {
         }
     }
 
+    @Test("one batch: a one-statement write (no savepoint) that fails changes nothing; the others commit")
+    func failingStatementIsAlone() async throws {
+        try await withTemporaryDirectory { directory in
+            let (pool, batcher) = try Self.database(directory)
+            let release = DispatchSemaphore(value: 0)
+            let holding = DispatchSemaphore(value: 0)
+            pool.asyncWriteWithoutTransaction { _ in
+                holding.signal()
+                release.wait()
+            }
+            holding.wait()
+            // One statement inserting two rows, the second of which collides: SQLite undoes the
+            // whole statement, so 'a2' is not stored either.
+            async let first = batcher.writeWithoutSavepoint { db in try db.execute(sql: "INSERT INTO t (k) VALUES ('a1')") }
+            async let failing: Void = batcher.writeWithoutSavepoint { db in try db.execute(sql: "INSERT INTO t (k) VALUES ('a2'), ('a1')") }
+            async let last = batcher.write { db in try db.execute(sql: "INSERT INTO t (k) VALUES ('a3')") }
+            let deadline = ContinuousClock.now + .seconds(10)
+            while batcher.waiting < 3 {
+                guard ContinuousClock.now < deadline else { throw Failure(index: -1) }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+            release.signal()
+            var outcomes: [Result<Void, any Error>] = []
+            do { outcomes.append(.success(try await first)) } catch { outcomes.append(.failure(error)) }
+            do { outcomes.append(.success(try await failing)) } catch { outcomes.append(.failure(error)) }
+            do { outcomes.append(.success(try await last)) } catch { outcomes.append(.failure(error)) }
+            // The order the three queued in decides which insert of 'a1' wins; exactly one does.
+            #expect(outcomes.filter { (try? $0.get()) != nil }.count == 2)
+            let keys = try Self.keys(pool)
+            #expect(keys == ["a1", "a3"] || keys == ["a1", "a2", "a3"])
+            if keys.contains("a2") {
+                #expect(throws: (any Error).self) { try outcomes[0].get() }
+            } else {
+                #expect(throws: (any Error).self) { try outcomes[1].get() }
+            }
+            try pool.close()
+        }
+    }
+
     @Test("a write that ends the whole transaction (INSERT OR ROLLBACK) fails the batch: nothing of it is stored")
     func abortedTransactionFailsAll() async throws {
         try await withTemporaryDirectory { directory in

@@ -133,10 +133,12 @@ struct SQLiteNoteRepository: NoteRepository {
         // queue: the writer is the one thread every write shares.
         let row = NoteRow(note)
         let tags = try NoteRow.tagsJSON(row.tags)
-        let claimed = try await batcher.write { db in
+        let claimed = try await batcher.writeWithoutSavepoint { db in
             // Strictly newer than every note the owner ever created, even within one
             // millisecond, so a note added while someone pages can never land behind their
-            // cursor: one conditional update of the owner's row claims the time.
+            // cursor: one conditional update of the owner's row claims the time. Should the
+            // insert then fail, the claim stays: it is a high-water mark, not data, and every
+            // later note is still strictly newer than every earlier one (hence no savepoint).
             guard
                 let claimed = try Int64.fetchOne(
                     db.cachedStatement(
@@ -266,7 +268,7 @@ struct SQLiteNoteRepository: NoteRepository {
         sql.append(literal: " RETURNING \(sql: Self.selection)")
         let statement = sql
         // One conditional statement: two updates with the same If-Match cannot both win.
-        return try await batcher.write { db in
+        return try await batcher.writeWithoutSavepoint { db in
             if let note = try SQLRequest<NoteRow>(literal: statement).fetchOne(db)?.note { return note }
             throw try Self.whyNot(db, id: id, ownerID: ownerID)
         }
@@ -276,7 +278,7 @@ struct SQLiteNoteRepository: NoteRepository {
         var sql: SQL = "DELETE FROM notes WHERE \(sql: Self.keyExpression) = \(Self.key(id)) AND ownerID = \(UUIDText.string(ownerID))"
         if let allowedVersions { sql.append(literal: " AND version IN \(Array(allowedVersions))") }
         let statement = sql
-        try await batcher.write { db in
+        try await batcher.writeWithoutSavepoint { db in
             try db.execute(literal: statement)
             if db.changesCount == 0 { throw try Self.whyNot(db, id: id, ownerID: ownerID) }
         }
