@@ -268,11 +268,11 @@ struct PostgresEngineTests {
                 )
             }
         }
-        let before = try await pool.read { db in try Row.fetchAll(db, sql: "SELECT rowNumber, id FROM notes ORDER BY rowNumber") }
+        let before = try pool.read { db in try Row.fetchAll(db, sql: "SELECT rowNumber, id FROM notes ORDER BY rowNumber") }
         try pool.close()
         let database = try SQLiteDatabase.open(path: path)
         let notes = database.storage.notes
-        let after = try await database.writer.read { db in try Row.fetchAll(db, sql: "SELECT rowNumber, id FROM notes ORDER BY rowNumber") }
+        let after = try database.writer.read { db in try Row.fetchAll(db, sql: "SELECT rowNumber, id FROM notes ORDER BY rowNumber") }
         #expect(after == before)
         for (index, id) in ids.enumerated() {
             #expect(try await notes.find(id: id, ownerID: alice, logger: testLogger)?.title == "note \(index)")
@@ -290,6 +290,12 @@ struct PostgresEngineTests {
         #expect(changed.version == 2)
         try await notes.delete(id: ids[4], ownerID: alice, allowedVersions: nil, logger: testLogger)
         #expect(try await notes.find(id: ids[4], ownerID: alice, logger: testLogger) == nil)
+        // The search index follows the rebuilt table: the change is found, the deleted note not.
+        let searched = try await notes.list(ownerID: alice, query: NoteQuery(limit: 100, words: ["changed"]), logger: testLogger).notes
+        #expect(searched.map(\.id) == [ids[3]])
+        let kept = try await notes.list(ownerID: alice, query: NoteQuery(limit: 100, words: ["kept"]), logger: testLogger).notes
+        #expect(kept.count == 19 && !kept.map(\.id).contains(ids[4]))
+        try await database.writer.write { db in try db.execute(sql: "INSERT INTO notes_fts(notes_fts) VALUES('integrity-check')") }
         // A second row with an existing id is refused by the key's unique index.
         await #expect(throws: DatabaseError.self) {
             try await database.writer.write { db in
@@ -314,46 +320,5 @@ struct PostgresEngineTests {
         }
         for plan in plans { #expect(plan.contains("USING INDEX notes_by_key"), "\(plan)") }
         try database.writer.close()
-    }
-}
-
-@Suite("Note ids")
-struct NoteIDTests {
-    @Test("version 8: 74 random bits first, the creation time in the last group; the key grows with time; SQL's key is Swift's")
-    func layout() async throws {
-        var previousKey = ""
-        var seen = Set<UUID>()
-        var prefixes = Set<Substring>()
-        for step in Int64(0)..<2_000 {
-            let milliseconds = 1_800_000_000_123 + step
-            let id = NoteID.make(at: Date(millisecondsSince1970: milliseconds))
-            let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
-            #expect(bytes[10..<16].reduce(Int64(0)) { $0 << 8 | Int64($1) } == milliseconds)
-            #expect(bytes[6] >> 4 == 8)
-            #expect(bytes[8] >> 6 == 0b10)
-            let key = SQLiteNoteRepository.key(id)
-            #expect(key > previousKey, "keys of later milliseconds sort after earlier ones")
-            previousKey = key
-            #expect(seen.insert(id).inserted)
-            prefixes.insert(UUIDText.string(id).prefix(4))
-        }
-        // The first characters stay random: 2,000 ids made within two seconds share few.
-        #expect(prefixes.count > 1_900, "\(prefixes.count) distinct four-character starts")
-        for date in [Date(timeIntervalSince1970: -1), Date.distantFuture, Date(timeIntervalSince1970: .nan)] {
-            let bytes = withUnsafeBytes(of: NoteID.make(at: date).uuid) { Array($0) }
-            #expect(bytes[6] >> 4 == 8 && bytes[8] >> 6 == 0b10)
-        }
-        // The key SQLite computes for a stored id is the one Swift computes for it.
-        let queue = try DatabaseQueue()
-        for id in [NoteID.make(at: Date()), UUID()] {
-            let sqlKey = try await queue.read { db in
-                try String.fetchOne(
-                    db,
-                    sql: "SELECT \(SQLiteNoteRepository.keyExpression) FROM (SELECT ? AS id)",
-                    arguments: [UUIDText.string(id)]
-                )
-            }
-            #expect(sqlKey == SQLiteNoteRepository.key(id))
-        }
     }
 }

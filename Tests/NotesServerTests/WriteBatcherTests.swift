@@ -29,6 +29,7 @@ struct WriteBatcherTests {
     static func oneBatch(
         _ pool: DatabasePool,
         _ batcher: SQLiteWriteBatcher,
+        withoutSavepoint: Set<Int> = [],
         _ writes: [@Sendable (Database) throws -> String]
     ) async throws -> [Result<String, any Error>] {
         let release = DispatchSemaphore(value: 0)
@@ -38,12 +39,20 @@ struct WriteBatcherTests {
             release.wait()
         }
         holding.wait()
+        // However this ends (a deadline missed), the writer is let go, so nothing waits for ever.
+        defer { release.signal() }
         return try await withThrowingTaskGroup(of: (Int, Result<String, any Error>).self) { group in
             // Queued one after another, in the order given.
             let deadline = ContinuousClock.now + .seconds(10)
             for (index, work) in writes.enumerated() {
+                let savepoint = !withoutSavepoint.contains(index)
                 group.addTask {
-                    do { return (index, .success(try await batcher.write(work))) } catch { return (index, .failure(error)) }
+                    do {
+                        let value = try await savepoint ? batcher.write(work) : batcher.writeWithoutSavepoint(work)
+                        return (index, .success(value))
+                    } catch {
+                        return (index, .failure(error))
+                    }
                 }
                 while batcher.waiting <= index {
                     guard ContinuousClock.now < deadline else { throw Failure(index: -1) }
@@ -102,37 +111,31 @@ struct WriteBatcherTests {
     func failingStatementIsAlone() async throws {
         try await withTemporaryDirectory { directory in
             let (pool, batcher) = try Self.database(directory)
-            let release = DispatchSemaphore(value: 0)
-            let holding = DispatchSemaphore(value: 0)
-            pool.asyncWriteWithoutTransaction { _ in
-                holding.signal()
-                release.wait()
-            }
-            holding.wait()
-            // One statement inserting two rows, the second of which collides: SQLite undoes the
-            // whole statement, so 'a2' is not stored either.
-            async let first = batcher.writeWithoutSavepoint { db in try db.execute(sql: "INSERT INTO t (k) VALUES ('a1')") }
-            async let failing: Void = batcher.writeWithoutSavepoint { db in try db.execute(sql: "INSERT INTO t (k) VALUES ('a2'), ('a1')") }
-            async let last = batcher.write { db in try db.execute(sql: "INSERT INTO t (k) VALUES ('a3')") }
-            let deadline = ContinuousClock.now + .seconds(10)
-            while batcher.waiting < 3 {
-                guard ContinuousClock.now < deadline else { throw Failure(index: -1) }
-                try await Task.sleep(for: .milliseconds(1))
-            }
-            release.signal()
-            var outcomes: [Result<Void, any Error>] = []
-            do { outcomes.append(.success(try await first)) } catch { outcomes.append(.failure(error)) }
-            do { outcomes.append(.success(try await failing)) } catch { outcomes.append(.failure(error)) }
-            do { outcomes.append(.success(try await last)) } catch { outcomes.append(.failure(error)) }
-            // The order the three queued in decides which insert of 'a1' wins; exactly one does.
-            #expect(outcomes.filter { (try? $0.get()) != nil }.count == 2)
-            let keys = try Self.keys(pool)
-            #expect(keys == ["a1", "a3"] || keys == ["a1", "a2", "a3"])
-            if keys.contains("a2") {
-                #expect(throws: (any Error).self) { try outcomes[0].get() }
-            } else {
-                #expect(throws: (any Error).self) { try outcomes[1].get() }
-            }
+            // The second is one statement inserting two rows, the second of which collides with
+            // the first write's: SQLite undoes the whole statement, so 'a2' is not stored either.
+            let outcomes = try await Self.oneBatch(
+                pool,
+                batcher,
+                withoutSavepoint: [0, 1],
+                [
+                    { db in
+                        try db.execute(sql: "INSERT INTO t (k) VALUES ('a1')")
+                        return "a1"
+                    },
+                    { db in
+                        try db.execute(sql: "INSERT INTO t (k) VALUES ('a2'), ('a1')")
+                        return "a2"
+                    },
+                    { db in
+                        try db.execute(sql: "INSERT INTO t (k) VALUES ('a3')")
+                        return "a3"
+                    },
+                ]
+            )
+            #expect(try outcomes[0].get() == "a1")
+            #expect((outcomes[1].failure as? DatabaseError)?.resultCode == .SQLITE_CONSTRAINT)
+            #expect(try outcomes[2].get() == "a3")
+            #expect(try Self.keys(pool) == ["a1", "a3"])
             try pool.close()
         }
     }
@@ -160,10 +163,11 @@ struct WriteBatcherTests {
                     },
                 ]
             )
+            // Every write is told what ended the transaction: the collision, not "aborted".
             for outcome in outcomes {
-                #expect(throws: (any Error).self) { try outcome.get() }
+                #expect((outcome.failure as? DatabaseError)?.resultCode == .SQLITE_CONSTRAINT, "\(outcome)")
             }
-            // Without the check, 'after' would have run outside the transaction and committed.
+            // Had 'after' run outside the transaction, it would have committed on its own.
             #expect(try Self.keys(pool) == ["taken"])
             // The batcher goes on working.
             #expect(try await batcher.write { db in try db.execute(sql: "INSERT INTO t (k) VALUES ('later')") } == ())
@@ -239,6 +243,54 @@ struct WriteBatcherTests {
             #expect(transactions >= 1 && transactions < 300, "\(transactions) transactions")
             withExtendedLifetime(counter) {}
             try pool.close()
+        }
+    }
+}
+
+extension Result {
+    var failure: Failure? {
+        if case .failure(let error) = self { return error }
+        return nil
+    }
+}
+
+@Suite("Note ids")
+struct NoteIDTests {
+    @Test("version 8: 74 random bits first, the creation time in the last group; the key grows with time; SQL's key is Swift's")
+    func layout() async throws {
+        var previousKey = ""
+        var seen = Set<UUID>()
+        var prefixes = Set<Substring>()
+        for step in Int64(0)..<2_000 {
+            let milliseconds = 1_800_000_000_123 + step
+            let id = NoteID.make(at: Date(millisecondsSince1970: milliseconds))
+            let bytes = withUnsafeBytes(of: id.uuid) { Array($0) }
+            #expect(bytes[10..<16].reduce(Int64(0)) { $0 << 8 | Int64($1) } == milliseconds)
+            #expect(bytes[6] >> 4 == 8)
+            #expect(bytes[8] >> 6 == 0b10)
+            let key = SQLiteNoteRepository.key(id)
+            #expect(key > previousKey, "keys of later milliseconds sort after earlier ones")
+            previousKey = key
+            #expect(seen.insert(id).inserted)
+            prefixes.insert(UUIDText.string(id).prefix(4))
+        }
+        // The first characters stay random: 2,000 ids made within two seconds share few.
+        #expect(prefixes.count > 1_900, "\(prefixes.count) distinct four-character starts")
+        for date in [Date(timeIntervalSince1970: -1), Date.distantFuture, Date(timeIntervalSince1970: .nan)] {
+            let bytes = withUnsafeBytes(of: NoteID.make(at: date).uuid) { Array($0) }
+            #expect(bytes[6] >> 4 == 8 && bytes[8] >> 6 == 0b10)
+        }
+        // The key SQLite computes for a stored id is the one Swift computes for it.
+        let queue = try DatabaseQueue()
+        for id in [NoteID.make(at: Date()), UUID()] {
+            let sqlKey = try await queue.read { db in
+                try String.fetchOne(
+                    db,
+                    sql: "SELECT \(SQLiteNoteRepository.keyExpression) FROM (SELECT ? AS id)",
+                    arguments: [UUIDText.string(id)]
+                )
+            }
+            #expect(sqlKey == SQLiteNoteRepository.key(id))
         }
     }
 }

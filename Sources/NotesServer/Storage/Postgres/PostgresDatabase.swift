@@ -415,7 +415,8 @@ enum Deadline {
     /// Whichever ends first answers; the other is cancelled and not awaited.
     ///
     /// The timer is a task scheduled on an event loop of `timers` (the calling thread's own loop
-    /// when it is one of them, as it is for a request), and it is removed from that loop's queue
+    /// when it is one of them, as it is for a request, since `notes-server` runs Swift
+    /// concurrency on those loops; otherwise the group's next), and it is removed from that loop's queue
     /// when the work ends first. A `Task.sleep` timer, cancelled, leaves its entry in the queue
     /// until the time is up: at thousands of queries a second and a 10 s deadline, that was
     /// tens of thousands of dead entries, a third of the server's memory and a slower loop.

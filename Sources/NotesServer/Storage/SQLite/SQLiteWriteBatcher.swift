@@ -18,9 +18,10 @@ import Synchronization
 /// at every commit). Under load many creates share one commit; alone, a write is a batch of one.
 final class SQLiteWriteBatcher: Sendable {
     /// One write: `run` does its work in the batch's transaction and returns what to tell the
-    /// caller once the transaction has committed; `fail` tells it the batch failed.
+    /// caller once the transaction has committed (and the error it met, if any); `fail` tells
+    /// it the batch failed.
     private struct Job: Sendable {
-        let run: @Sendable (Database) -> @Sendable () -> Void
+        let run: @Sendable (Database) -> (answer: @Sendable () -> Void, error: (any Error)?)
         let fail: @Sendable (any Error) -> Void
     }
 
@@ -55,7 +56,8 @@ final class SQLiteWriteBatcher: Sendable {
     /// undoes a failed statement's own changes, so work whose changes are made by one
     /// statement qualifies (reads around it are fine), and so does work whose earlier
     /// statements change only what is harmless to keep (a note's create claims a time on its
-    /// owner's row before inserting: a high-water mark that may stay).
+    /// owner's row before inserting: a high-water mark that may stay). Whatever throws after
+    /// the statement that changed something (decoding what it returned, say) does not undo it.
     func writeWithoutSavepoint<T: Sendable>(_ work: @escaping @Sendable (Database) throws -> T) async throws -> T {
         try await enqueue(savepoint: false, work)
     }
@@ -66,9 +68,9 @@ final class SQLiteWriteBatcher: Sendable {
                 run: { db in
                     do {
                         let value = try savepoint ? Self.inSavepoint(db) { try work(db) } : work(db)
-                        return { continuation.resume(returning: value) }
+                        return ({ continuation.resume(returning: value) }, nil)
                     } catch {
-                        return { continuation.resume(throwing: error) }
+                        return ({ continuation.resume(throwing: error) }, error)
                     }
                 },
                 fail: { continuation.resume(throwing: $0) }
@@ -95,13 +97,30 @@ final class SQLiteWriteBatcher: Sendable {
             // A statement that failed may have ended the whole transaction (a full disk):
             // then there is no savepoint left to roll back to, and the batch fails as a whole.
             if db.isInsideTransaction {
-                try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT batched_write").execute()
-                try db.cachedStatement(sql: "RELEASE SAVEPOINT batched_write").execute()
+                do {
+                    try db.cachedStatement(sql: "ROLLBACK TO SAVEPOINT batched_write").execute()
+                    try db.cachedStatement(sql: "RELEASE SAVEPOINT batched_write").execute()
+                } catch {
+                    abandonTransaction(db)
+                }
             }
             throw error
         }
-        try db.cachedStatement(sql: "RELEASE SAVEPOINT batched_write").execute()
+        do {
+            try db.cachedStatement(sql: "RELEASE SAVEPOINT batched_write").execute()
+        } catch {
+            abandonTransaction(db)
+            throw error
+        }
         return value
+    }
+
+    /// When a savepoint cannot be rolled back or released, the write's changes would stay in
+    /// the transaction and commit with the batch, though its caller is told it failed: the
+    /// whole transaction is rolled back instead, so the batch fails (GRDB refuses every later
+    /// statement in the block, and the commit).
+    private static func abandonTransaction(_ db: Database) {
+        try? db.execute(sql: "ROLLBACK")
     }
 
     /// One turn of the writer: takes the queued writes, runs them in one transaction, answers
@@ -116,18 +135,25 @@ final class SQLiteWriteBatcher: Sendable {
                 return batch
             }
             var completions: [@Sendable () -> Void] = []
+            // The error of the write that ended the transaction, if one did: what every write
+            // of the batch is told, rather than GRDB's "transaction was aborted".
+            var ended: (any Error)?
             do {
                 try db.inTransaction(.immediate) {
                     // A statement that makes SQLite roll the whole transaction back (a full
                     // disk, `OR ROLLBACK`) fails the batch: GRDB refuses every later statement
                     // inside this block (SQLITE_ABORT), so no later write can run outside the
                     // transaction and commit on its own, and the commit throws.
-                    completions = batch.map { $0.run(db) }
+                    for job in batch {
+                        let outcome = job.run(db)
+                        completions.append(outcome.answer)
+                        if ended == nil, !db.isInsideTransaction { ended = outcome.error }
+                    }
                     return .commit
                 }
             } catch {
                 completions = []
-                for job in batch { job.fail(error) }
+                for job in batch { job.fail(ended ?? error) }
             }
             for completion in completions { completion() }
             let more = self.state.withLock { state in
