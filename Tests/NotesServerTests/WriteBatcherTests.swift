@@ -13,6 +13,10 @@ import Testing
 struct WriteBatcherTests {
     struct Failure: Error, Equatable { let index: Int }
 
+    final class Flag: Sendable {
+        let value = Atomic<Bool>(false)
+    }
+
     /// A database with one table `t(k TEXT PRIMARY KEY)`, and a batcher over it.
     static func database(_ directory: String) throws -> (DatabasePool, SQLiteWriteBatcher) {
         let pool = try DatabasePool(path: directory + "/batch.sqlite")
@@ -32,32 +36,46 @@ struct WriteBatcherTests {
         withoutSavepoint: Set<Int> = [],
         _ writes: [@Sendable (Database) throws -> String]
     ) async throws -> [Result<String, any Error>] {
+        // The writer's thread is held on a semaphore; the test's own tasks never block a thread
+        // (they poll), so many such tests at once cannot starve Swift's few threads.
         let release = DispatchSemaphore(value: 0)
-        let holding = DispatchSemaphore(value: 0)
+        let held = Flag()
         pool.asyncWriteWithoutTransaction { _ in
-            holding.signal()
+            held.value.store(true, ordering: .releasing)
             release.wait()
         }
-        holding.wait()
-        // However this ends (a deadline missed), the writer is let go, so nothing waits for ever.
-        defer { release.signal() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        do {
+            while !held.value.load(ordering: .acquiring) {
+                guard ContinuousClock.now < deadline else { throw Failure(index: -1) }
+                try await Task.sleep(for: .milliseconds(1))
+            }
+        } catch {
+            release.signal()
+            throw error
+        }
         return try await withThrowingTaskGroup(of: (Int, Result<String, any Error>).self) { group in
-            // Queued one after another, in the order given.
-            let deadline = ContinuousClock.now + .seconds(10)
-            for (index, work) in writes.enumerated() {
-                let savepoint = !withoutSavepoint.contains(index)
-                group.addTask {
-                    do {
-                        let value = try await savepoint ? batcher.write(work) : batcher.writeWithoutSavepoint(work)
-                        return (index, .success(value))
-                    } catch {
-                        return (index, .failure(error))
+            // Queued one after another, in the order given. However this ends, the writer is
+            // let go before the group waits for its tasks, which wait for the writer.
+            do {
+                for (index, work) in writes.enumerated() {
+                    let savepoint = !withoutSavepoint.contains(index)
+                    group.addTask {
+                        do {
+                            let value = try await savepoint ? batcher.write(work) : batcher.writeWithoutSavepoint(work)
+                            return (index, .success(value))
+                        } catch {
+                            return (index, .failure(error))
+                        }
+                    }
+                    while batcher.waiting <= index {
+                        guard ContinuousClock.now < deadline else { throw Failure(index: -1) }
+                        try await Task.sleep(for: .milliseconds(1))
                     }
                 }
-                while batcher.waiting <= index {
-                    guard ContinuousClock.now < deadline else { throw Failure(index: -1) }
-                    try await Task.sleep(for: .milliseconds(1))
-                }
+            } catch {
+                release.signal()
+                throw error
             }
             release.signal()
             var outcomes = [Result<String, any Error>?](repeating: nil, count: writes.count)
