@@ -96,27 +96,51 @@ struct PostgresNoteRepository: NoteRepository {
         }
     }
 
+    /// A page of the notes `filter` selects, newest first: at most `limit` rows are chosen
+    /// (LIMIT), then the running size of title and body cuts them at `budget` inside the
+    /// database, so a page of huge notes never reaches memory. `fetched` counts the rows the
+    /// LIMIT chose, which tells whether a next page exists. The three are SQL text (here,
+    /// placeholders).
+    private static func pageSQL(filter: String, limit: String, budget: String) -> String {
+        """
+        SELECT \(columns), fetched FROM (
+            SELECT page.*, SUM(size) OVER (ORDER BY created_at_ms DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running,
+                   COUNT(*) OVER () AS fetched
+            FROM (
+                SELECT \(columns), octet_length(title) + octet_length(body) AS size FROM notes
+                WHERE \(filter)
+                ORDER BY created_at_ms DESC, id DESC
+                LIMIT \(limit)
+            ) AS page
+        ) AS sized
+        WHERE running - size < \(budget)
+        ORDER BY created_at_ms DESC, id DESC
+        """
+    }
+
+    /// A page's row: the note's columns, then `fetched`.
+    private typealias PageRow = (UUID, UUID, String, String, [String], Int64, Int64, Int, Int64)
+
+    private static func listing<Rows: AsyncSequence>(_ rows: Rows) async throws -> NoteListing where Rows.Element == PageRow {
+        var listing = NoteListing(notes: [], fetched: 0)
+        for try await row in rows {
+            listing.notes.append(note((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7)))
+            listing.fetched = Int(clamping: row.8)
+        }
+        return listing
+    }
+
     /// The page of a plain listing (no words, no tag), the most frequent one: prepared once per
     /// connection. Its one shape suits a generic plan, the keyset range on
     /// `notes_by_owner_newest`; the first page starts below the largest possible position.
-    /// Otherwise the same query as below, budget included.
     private struct Page: PostgresPreparedStatement {
         static let name = "notes_page"
-        static let sql = """
-            SELECT \(PostgresNoteRepository.columns), fetched FROM (
-                SELECT page.*, SUM(size) OVER (ORDER BY created_at_ms DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running,
-                       COUNT(*) OVER () AS fetched
-                FROM (
-                    SELECT \(PostgresNoteRepository.columns), octet_length(title) + octet_length(body) AS size FROM notes
-                    WHERE owner_id = $1 AND (created_at_ms, id) < ($2::bigint, $3::uuid)
-                    ORDER BY created_at_ms DESC, id DESC
-                    LIMIT $4
-                ) AS page
-            ) AS sized
-            WHERE running - size < $5
-            ORDER BY created_at_ms DESC, id DESC
-            """
-        typealias Row = (UUID, UUID, String, String, [String], Int64, Int64, Int, Int64)
+        static let sql = PostgresNoteRepository.pageSQL(
+            filter: "owner_id = $1 AND (created_at_ms, id) < ($2::bigint, $3::uuid)",
+            limit: "$4",
+            budget: "$5"
+        )
+        typealias Row = PostgresNoteRepository.PageRow
         static let end = NotePosition(
             createdAtMs: .max,
             id: UUID(uuid: (255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255))
@@ -137,56 +161,48 @@ struct PostgresNoteRepository: NoteRepository {
         func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
+    /// The filter of a page with words or a tag. Sent as an unnamed statement, which PostgreSQL
+    /// plans with its values: the IS NULL branches fold away, and it chooses between the
+    /// full-text index and the keyset for the words at hand (a generic plan cannot know whether
+    /// a word is rare).
+    private static let filteredPageSQL = pageSQL(
+        filter: """
+            owner_id = $1
+                  AND ($2::text IS NULL OR tags @> ARRAY[$2::text])
+                  AND ($3::tsquery IS NULL OR search @@ $3::tsquery)
+                  AND ($4::bigint IS NULL OR (created_at_ms, id) < ($4::bigint, $5::uuid))
+            """,
+        limit: "$6",
+        budget: "$7"
+    )
+
     func list(ownerID: UUID, query: NoteQuery, logger: Logger) async throws -> NoteListing {
+        let budget = Int64(query.byteBudget ?? Int.max)
         if query.words.isEmpty, query.tag == nil {
-            let page = Page(ownerID: ownerID, after: query.after ?? Page.end, limit: query.limit, budget: Int64(query.byteBudget ?? Int.max))
-            return try await db.run(logger: logger) { client in
-                var listing = NoteListing(notes: [], fetched: 0)
-                for try await row in try await client.execute(page, logger: logger) {
-                    listing.notes.append(Self.note((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7)))
-                    listing.fetched = Int(clamping: row.8)
-                }
-                return listing
-            }
+            let page = Page(ownerID: ownerID, after: query.after ?? Page.end, limit: query.limit, budget: budget)
+            return try await db.run(logger: logger) { client in try await Self.listing(client.execute(page, logger: logger)) }
         }
         let tsquery: String? =
             query.words.isEmpty
             ? nil
             : query.words.map { "'" + $0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "'", with: "''") + "'" }
                 .joined(separator: " & ")
-        let afterMs: Int64? = query.after?.createdAtMs
-        let afterID: UUID? = query.after?.id
-        // Unnamed statements are planned with their values, so the IS NULL branches fold away
-        // and the (owner_id, created_at_ms, id) index serves the keyset.
-        let budget = Int64(query.byteBudget ?? Int.max)
-        // The page is chosen first (LIMIT), then the running size of title and body cuts it at
-        // the byte budget inside the database, so a page of huge notes never reaches memory.
-        let sql: PostgresQuery = """
-            SELECT \(unescaped: Self.columns), fetched FROM (
-                SELECT page.*, SUM(size) OVER (ORDER BY created_at_ms DESC, id DESC ROWS UNBOUNDED PRECEDING) AS running,
-                       COUNT(*) OVER () AS fetched
-                FROM (
-                    SELECT \(unescaped: Self.columns), octet_length(title) + octet_length(body) AS size FROM notes
-                    WHERE owner_id = \(ownerID)
-                      AND (\(query.tag)::text IS NULL OR tags @> ARRAY[\(query.tag)::text])
-                      AND (\(tsquery)::tsquery IS NULL OR search @@ \(tsquery)::tsquery)
-                      AND (\(afterMs)::bigint IS NULL OR (created_at_ms, id) < (\(afterMs)::bigint, \(afterID)::uuid))
-                    ORDER BY created_at_ms DESC, id DESC
-                    LIMIT \(query.limit)
-                ) AS page
-            ) AS sized
-            WHERE running - size < \(budget)
-            ORDER BY created_at_ms DESC, id DESC
-            """
+        var bindings = PostgresBindings(capacity: 7)
+        bindings.append(ownerID)
+        if let tag = query.tag { bindings.append(tag) } else { bindings.appendNull() }
+        if let tsquery { bindings.append(tsquery) } else { bindings.appendNull() }
+        if let after = query.after {
+            bindings.append(after.createdAtMs)
+            bindings.append(after.id)
+        } else {
+            bindings.appendNull()
+            bindings.appendNull()
+        }
+        bindings.append(Int64(query.limit))
+        bindings.append(budget)
+        let sql = PostgresQuery(unsafeSQL: Self.filteredPageSQL, binds: bindings)
         return try await db.run(logger: logger) { client in
-            var listing = NoteListing(notes: [], fetched: 0)
-            for try await row in try await client.query(sql, logger: logger).decode(
-                (UUID, UUID, String, String, [String], Int64, Int64, Int, Int64).self
-            ) {
-                listing.notes.append(Self.note((row.0, row.1, row.2, row.3, row.4, row.5, row.6, row.7)))
-                listing.fetched = Int(clamping: row.8)
-            }
-            return listing
+            try await Self.listing(client.query(sql, logger: logger).decode(PageRow.self))
         }
     }
 

@@ -6,6 +6,8 @@ struct PostgresUserRepository: UserRepository {
     let db: PostgresDatabase
 
     private typealias Row = (UUID, String, String, Bool, Int64)
+    /// The columns an account is read with, in `Row`'s order.
+    private static let columns = "id, username, password_hash, admin, created_at_ms"
 
     private static func account(_ row: Row) -> UserAccount {
         UserAccount(id: row.0, username: row.1, passwordHash: row.2, admin: row.3, createdAt: Date(millisecondsSince1970: row.4))
@@ -30,7 +32,7 @@ struct PostgresUserRepository: UserRepository {
     func find(username: String, logger: Logger) async throws -> UserAccount? {
         try await db.run(logger: logger) { client in
             try await client.query(
-                "SELECT id, username, password_hash, admin, created_at_ms FROM users WHERE username = \(username)",
+                "SELECT \(unescaped: Self.columns) FROM users WHERE username = \(username)",
                 logger: logger
             ).decode(Row.self).first { _ in true }.map(Self.account)
         }
@@ -40,7 +42,7 @@ struct PostgresUserRepository: UserRepository {
     /// connection, so PostgreSQL parses and plans it once, not per request.
     private struct ByID: PostgresPreparedStatement {
         static let name = "notes_user_by_id"
-        static let sql = "SELECT id, username, password_hash, admin, created_at_ms FROM users WHERE id = $1"
+        static let sql = "SELECT \(PostgresUserRepository.columns) FROM users WHERE id = $1"
         typealias Row = PostgresUserRepository.Row
         let id: UUID
         func makeBindings() throws -> PostgresBindings {
@@ -61,7 +63,7 @@ struct PostgresUserRepository: UserRepository {
         try await db.run(logger: logger) { client in
             var accounts: [UserAccount] = []
             for try await row in try await client.query(
-                "SELECT id, username, password_hash, admin, created_at_ms FROM users ORDER BY created_at_ms, id",
+                "SELECT \(unescaped: Self.columns) FROM users ORDER BY created_at_ms, id",
                 logger: logger
             ).decode(Row.self) {
                 accounts.append(Self.account(row))
